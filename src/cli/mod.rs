@@ -1,0 +1,136 @@
+//! The command line (DESIGN §6). Exit codes: 0 ok, 2 usage, 1 anything else, with
+//! one line on stderr.
+
+mod init;
+mod peer;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::node::{Node, NodeError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mittaphap",
+    version,
+    about = "Case exchange for the return of trafficking victims between Thailand and Lao PDR"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a node: keys, certificates, configuration and database in DIR.
+    Init(init::InitArgs),
+    /// Print this node's signed descriptor (JSON), to give to a peer's operator.
+    Descriptor {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        /// Print only the descriptor's fingerprint, to read out to the peer's operator.
+        #[arg(long)]
+        fingerprint: bool,
+    },
+    /// Register and list peer nodes.
+    #[command(subcommand)]
+    Peer(peer::PeerCommand),
+    /// Run the node: the federation door and the desk, until SIGINT or SIGTERM.
+    Serve {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+    },
+}
+
+/// A command's failure: `Usage` exits 2, `Failed` exits 1.
+#[derive(Debug)]
+pub enum CliError {
+    Usage(String),
+    Failed(String),
+}
+
+impl From<NodeError> for CliError {
+    fn from(e: NodeError) -> Self {
+        Self::Failed(e.to_string())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            return fail(2, &e.to_string());
+        }
+    };
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    init_logging(matches!(cli.command, Command::Serve { .. }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, &format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Usage(m)) => fail(2, &m),
+        Err(CliError::Failed(m)) => fail(1, &m),
+    }
+}
+
+/// One line on stderr, whatever the message held.
+fn fail(code: u8, message: &str) -> ExitCode {
+    let line = message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("failed")
+        .trim_start_matches("error: ");
+    eprintln!("mittaphap: {line}");
+    ExitCode::from(code)
+}
+
+/// Logs go to stderr; level from `RUST_LOG` (default `info` when serving, `warn`
+/// otherwise); `MITTAPHAP_LOG_FORMAT=json` for one JSON object per line.
+fn init_logging(serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let _ = if std::env::var("MITTAPHAP_LOG_FORMAT").is_ok_and(|v| v == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Init(args) => init::run(args).await,
+        Command::Descriptor { dir, fingerprint } => {
+            let node = Node::open(&dir).await?;
+            if fingerprint {
+                let fp = node.descriptor().fingerprint().map_err(NodeError::from)?;
+                println!("{}", crate::crypto::hash::group_hex(&fp));
+            } else {
+                print!("{}", node.signed_descriptor()?);
+            }
+            node.store.close().await;
+            Ok(())
+        }
+        Command::Peer(command) => peer::run(command).await,
+        Command::Serve { dir } => serve::run(&dir).await,
+    }
+}

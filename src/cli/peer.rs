@@ -1,0 +1,147 @@
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::CliError;
+use crate::crypto::hash::group_hex;
+use crate::node::{Node, NodeError};
+use crate::protocol::descriptor::{DescriptorError, verify, verify_with_fingerprint};
+use crate::store::{StoreError, millis, peers};
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Register a peer from its signed descriptor, after checking the fingerprint
+    /// its operator gave you out of band.
+    Add {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        /// The peer's descriptor JSON (`-` reads standard input).
+        file: PathBuf,
+        /// The fingerprint read out by the peer's operator (spaces optional).
+        #[arg(long)]
+        fingerprint: String,
+    },
+    /// List registered peers.
+    List {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+    },
+}
+
+pub async fn run(command: PeerCommand) -> Result<(), CliError> {
+    match command {
+        PeerCommand::Add {
+            dir,
+            file,
+            fingerprint,
+        } => add(dir, file, &fingerprint).await,
+        PeerCommand::List { dir } => list(dir).await,
+    }
+}
+
+async fn add(dir: PathBuf, file: PathBuf, fingerprint: &str) -> Result<(), CliError> {
+    let text = read_input(&file)?;
+    if crate::crypto::hash::parse_fingerprint(fingerprint).is_none() {
+        return Err(CliError::Usage(
+            "--fingerprint must be 64 hex digits (spaces allowed)".into(),
+        ));
+    }
+    let node = Node::open(&dir).await?;
+    let verified = verify_with_fingerprint(&text, fingerprint).map_err(|e| match e {
+        DescriptorError::FingerprintMismatch => CliError::Failed(format!(
+            "refused: {e}; compare the fingerprint with the peer's operator again"
+        )),
+        e => CliError::Failed(format!("refused: {e}")),
+    })?;
+    if verified.node_id == node.config.node_id {
+        return Err(CliError::Failed(
+            "refused: this is our own descriptor".into(),
+        ));
+    }
+    let now = millis(time::OffsetDateTime::now_utc());
+    let row = peers::PeerRow {
+        node_id: verified.node_id.to_string(),
+        country: verified.country.to_string(),
+        name: verified.descriptor.name.clone(),
+        federation_url: verified.descriptor.federation_url.clone(),
+        fingerprint: verified.fingerprint.clone(),
+        descriptor: verified.signed_json.clone(),
+        added_at: now,
+        updated_at: now,
+    };
+    let result = async {
+        let mut tx = node.store.begin().await?;
+        peers::insert(&mut tx, &row).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(())
+    }
+    .await;
+    node.store.close().await;
+    result.map_err(|e| CliError::Failed(format!("refused: {e}")))?;
+    println!(
+        "added peer {} ({}, {}) at {}",
+        row.node_id, row.country, row.name, row.federation_url
+    );
+    println!("fingerprint: {}", group_hex(&row.fingerprint));
+    Ok(())
+}
+
+async fn list(dir: PathBuf) -> Result<(), CliError> {
+    let node = Node::open(&dir).await?;
+    let rows = async {
+        let mut conn = node
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        peers::list(&mut conn).await
+    }
+    .await
+    .map_err(NodeError::from);
+    node.store.close().await;
+    let rows = rows?;
+    if rows.is_empty() {
+        println!("no peers registered");
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<7} {:<32} {:<79} KEYS",
+        "ID", "COUNTRY", "FEDERATION URL", "FINGERPRINT"
+    );
+    for row in rows {
+        let kids = verify(&row.descriptor)
+            .map(|d| {
+                d.descriptor
+                    .signing_keys
+                    .iter()
+                    .map(|k| k.kid.clone())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_else(|_| "(unreadable descriptor)".into());
+        println!(
+            "{:<20} {:<7} {:<32} {:<79} {}",
+            row.node_id,
+            row.country,
+            row.federation_url,
+            group_hex(&row.fingerprint),
+            kids
+        );
+    }
+    Ok(())
+}
+
+fn read_input(file: &PathBuf) -> Result<String, CliError> {
+    let mut text = String::new();
+    let result = if file.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::File::open(file)
+            .and_then(|mut f| f.read_to_string(&mut text))
+            .map(|_| ())
+    };
+    result.map_err(|e| CliError::Failed(format!("{}: {e}", file.display())))?;
+    Ok(text)
+}

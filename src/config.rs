@@ -1,0 +1,303 @@
+//! Configuration: `DIR/node.toml`, then `MITTAPHAP_*` environment overrides.
+//! This is the one source of truth; relative paths are relative to the node folder.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Country, NodeId};
+
+pub const CONFIG_FILE: &str = "node.toml";
+pub const DEFAULT_SQLITE_URL: &str = "sqlite:data/mittaphap.db";
+pub const DEFAULT_FEDERATION_ADDR: &str = "127.0.0.1:7443";
+pub const DEFAULT_DESK_ADDR: &str = "127.0.0.1:8080";
+/// Default largest attachment ciphertext accepted from a peer: 2 GiB.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: &'static str, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub node_id: NodeId,
+    pub country: Country,
+    pub name: String,
+    /// The base URL peers use to reach our federation door (published in the descriptor).
+    pub federation_url: String,
+    pub database: DatabaseConfig,
+    pub federation: FederationConfig,
+    pub desk: DeskConfig,
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite:PATH` (relative to the node folder) or `postgres://…`.
+    pub url: String,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    // A PostgreSQL URL may carry a password: show the scheme only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.url.split(':').next().unwrap_or("");
+        f.debug_struct("DatabaseConfig")
+            .field("url", &format!("{scheme}:…"))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    pub listen: SocketAddr,
+    #[serde(default = "default_max_blob_bytes")]
+    pub max_blob_bytes: u64,
+}
+
+fn default_max_blob_bytes() -> u64 {
+    DEFAULT_MAX_BLOB_BYTES
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskConfig {
+    pub listen: SocketAddr,
+    /// PEM certificate chain and key for serving the desk over TLS. Required when
+    /// `listen` is not a loopback address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl NodeConfig {
+    /// Reads `DIR/node.toml` and applies the process environment's overrides.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })?;
+        config.apply_overrides(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|e| e.message().to_owned())?;
+        crate::domain::ids::parse_node_name(&config.name).map_err(|e| e.0)?;
+        crate::protocol::descriptor::check_federation_url(&config.federation_url)?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> Result<String, String> {
+        let body = toml::to_string(self).map_err(|e| e.to_string())?;
+        Ok(format!(
+            "# Mittaphap node configuration, written by `mittaphap init`.\n\
+             # Every value can be overridden by a MITTAPHAP_* environment variable\n\
+             # (see docs/operations.md). Relative paths are relative to this folder.\n\n{body}"
+        ))
+    }
+
+    /// Overrides: `MITTAPHAP_DATABASE_URL`, `MITTAPHAP_FEDERATION_ADDR`,
+    /// `MITTAPHAP_MAX_BLOB_BYTES`, `MITTAPHAP_DESK_ADDR`, `MITTAPHAP_DESK_TLS_CERT`,
+    /// `MITTAPHAP_DESK_TLS_KEY`.
+    pub fn apply_overrides(
+        &mut self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(v) = get("MITTAPHAP_DATABASE_URL") {
+            self.database.url = v;
+        }
+        if let Some(v) = get("MITTAPHAP_FEDERATION_ADDR") {
+            self.federation.listen = parse_addr("MITTAPHAP_FEDERATION_ADDR", &v)?;
+        }
+        if let Some(v) = get("MITTAPHAP_MAX_BLOB_BYTES") {
+            self.federation.max_blob_bytes = v.parse().map_err(|_| ConfigError::Env {
+                name: "MITTAPHAP_MAX_BLOB_BYTES",
+                message: format!("{v:?} is not a number of bytes"),
+            })?;
+        }
+        if let Some(v) = get("MITTAPHAP_DESK_ADDR") {
+            self.desk.listen = parse_addr("MITTAPHAP_DESK_ADDR", &v)?;
+        }
+        if let Some(v) = get("MITTAPHAP_DESK_TLS_CERT") {
+            self.desk.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("MITTAPHAP_DESK_TLS_KEY") {
+            self.desk.tls_key = Some(PathBuf::from(v));
+        }
+        Ok(())
+    }
+}
+
+fn parse_addr(name: &'static str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|_| ConfigError::Env {
+        name,
+        message: format!("{v:?} is not an address such as 127.0.0.1:8080"),
+    })
+}
+
+/// The files of a node folder.
+#[derive(Debug, Clone)]
+pub struct NodePaths {
+    pub dir: PathBuf,
+}
+
+impl NodePaths {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.join(CONFIG_FILE)
+    }
+    pub fn certs(&self) -> PathBuf {
+        self.dir.join("certs")
+    }
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+    pub fn ca_pem(&self) -> PathBuf {
+        self.certs().join("ca.pem")
+    }
+    pub fn ca_key(&self) -> PathBuf {
+        self.certs().join("ca.key")
+    }
+    pub fn node_pem(&self) -> PathBuf {
+        self.certs().join("node.pem")
+    }
+    pub fn node_key(&self) -> PathBuf {
+        self.certs().join("node.key")
+    }
+    pub fn signing_key(&self) -> PathBuf {
+        self.certs().join("signing.key")
+    }
+    pub fn age_identity(&self) -> PathBuf {
+        self.certs().join("age-identity.txt")
+    }
+    /// A path from the configuration, resolved against the node folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.dir.join(p)
+        }
+    }
+}
+
+/// Turns the configured database URL into one sqlx can open: a relative SQLite
+/// path is resolved against the node folder (and created if missing).
+pub fn connect_url(paths: &NodePaths, url: &str) -> Result<String, String> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, _query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path == ":memory:" {
+            return Err("the SQLite database must be a file".into());
+        }
+        let abs = paths.resolve(Path::new(path));
+        let file_url = url::Url::from_file_path(&abs)
+            .map_err(|_| format!("cannot use {} as a database path", abs.display()))?;
+        let encoded = file_url.as_str().trim_start_matches("file://");
+        return Ok(format!("sqlite://{encoded}?mode=rwc"));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(url.to_owned());
+    }
+    Err("the database URL must start with sqlite: or postgres://".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> NodeConfig {
+        NodeConfig {
+            node_id: NodeId::parse("th-msdhs").unwrap(),
+            country: Country::parse("TH").unwrap(),
+            name: "MSDHS".into(),
+            federation_url: "https://127.0.0.1:7443".into(),
+            database: DatabaseConfig {
+                url: DEFAULT_SQLITE_URL.into(),
+            },
+            federation: FederationConfig {
+                listen: DEFAULT_FEDERATION_ADDR.parse().unwrap(),
+                max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+            },
+            desk: DeskConfig {
+                listen: DEFAULT_DESK_ADDR.parse().unwrap(),
+                tls_cert: None,
+                tls_key: None,
+            },
+        }
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let config = sample();
+        let text = config.to_toml().unwrap();
+        assert_eq!(NodeConfig::parse(&text).unwrap(), config);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let text = sample().to_toml().unwrap();
+        assert!(NodeConfig::parse(&format!("{text}\n[extra]\nx = 1\n")).is_err());
+        assert!(NodeConfig::parse(&text.replace("th-msdhs", "TH MSDHS")).is_err());
+        assert!(NodeConfig::parse(&text.replace("https://", "http://")).is_err());
+    }
+
+    #[test]
+    fn environment_overrides() {
+        let mut config = sample();
+        config
+            .apply_overrides(|name| match name {
+                "MITTAPHAP_DATABASE_URL" => Some("postgres://db/x".into()),
+                "MITTAPHAP_DESK_ADDR" => Some("127.0.0.1:9999".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.database.url, "postgres://db/x");
+        assert_eq!(config.desk.listen.port(), 9999);
+        let err = config.apply_overrides(|name| {
+            (name == "MITTAPHAP_FEDERATION_ADDR").then(|| "nowhere".to_owned())
+        });
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn database_password_is_not_debug_printed() {
+        let db = DatabaseConfig {
+            url: "postgres://u:secret@h/db".into(),
+        };
+        assert!(!format!("{db:?}").contains("secret"));
+    }
+
+    #[test]
+    fn sqlite_urls_resolve_against_the_folder() {
+        let paths = NodePaths::new("/srv/node a");
+        let url = connect_url(&paths, DEFAULT_SQLITE_URL).unwrap();
+        assert_eq!(url, "sqlite:///srv/node%20a/data/mittaphap.db?mode=rwc");
+        assert_eq!(
+            connect_url(&paths, "sqlite:///abs/x.db").unwrap(),
+            "sqlite:///abs/x.db?mode=rwc"
+        );
+        assert!(connect_url(&paths, "mysql://x").is_err());
+        assert!(connect_url(&paths, "sqlite::memory:").is_err());
+    }
+}

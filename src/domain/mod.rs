@@ -1,0 +1,6 @@
+//! Pure rules and validated values. Nothing here does I/O or knows about
+//! axum, sqlx, tokio or reqwest; time and ids arrive as parameters.
+
+pub mod ids;
+
+pub use ids::{Country, NodeId};

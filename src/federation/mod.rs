@@ -1,0 +1,12 @@
+//! The federation door (mutual TLS, TLS 1.3 only) and the client that calls peers.
+//! Only this module talks to peers.
+
+pub mod client;
+pub mod error;
+pub mod server;
+pub mod trust;
+
+pub use client::PeerClient;
+pub use error::FedError;
+pub use server::{FedState, VerifiedPeer, router};
+pub use trust::PeerTrust;

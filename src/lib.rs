@@ -1,0 +1,13 @@
+//! Mittaphap: the case exchange for the cross-border return of victims of human
+//! trafficking between Thailand and Lao PDR. One node per country; see docs/architecture.md.
+
+pub mod cli; // command line: init, descriptor, peer, serve
+pub mod config; // node.toml plus MITTAPHAP_* environment overrides
+pub mod crypto; // keys, signing, hashing, certificates
+pub mod desk; // the users' door: health, readiness (and later the desk API)
+pub mod domain; // pure rules and validated identifiers; no I/O
+pub mod federation; // the mutual-TLS door to peers, and the client that calls them
+pub mod net; // the TLS listener both doors share
+pub mod node; // a node opened from its folder, and serving it
+pub mod protocol; // wire types: node descriptor
+pub mod store; // all SQL: node, peers

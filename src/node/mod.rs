@@ -1,0 +1,191 @@
+//! A node opened from its folder (configuration, keys, certificates, database),
+//! created by `init` and run by `serve`.
+
+pub mod init;
+pub mod serve;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::{ConfigError, NodeConfig, NodePaths, connect_url};
+use crate::crypto::CryptoError;
+use crate::crypto::certs::{parse_cert_chain, parse_private_key};
+use crate::crypto::keys::{AgeIdentity, SigningKey};
+use crate::protocol::PROTOCOL_VERSIONS;
+use crate::protocol::descriptor::{Descriptor, DescriptorError, PublishedKey};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Descriptor(#[from] DescriptorError),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0} already holds a node; refusing to touch it")]
+    AlreadyInitialised(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
+    move |source| NodeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Everything a running node needs from its folder.
+#[derive(Debug)]
+pub struct Node {
+    pub paths: NodePaths,
+    pub config: NodeConfig,
+    pub store: Store,
+    pub signing: SigningKey,
+    pub age: AgeIdentity,
+    pub tls: NodeTls,
+}
+
+/// The node's TLS material: the CA peers trust, and our certificate and key.
+pub struct NodeTls {
+    pub ca_pem: String,
+    pub chain_pem: String,
+    pub key_pem: String,
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for NodeTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeTls").finish_non_exhaustive()
+    }
+}
+
+impl NodeTls {
+    /// Certificate chain then key, the client identity form reqwest takes.
+    pub fn identity_pem(&self) -> Vec<u8> {
+        [self.chain_pem.as_bytes(), self.key_pem.as_bytes()].concat()
+    }
+}
+
+impl Node {
+    /// Opens the node in `dir`: reads its configuration (with environment
+    /// overrides), keys and certificates, connects to and migrates its database,
+    /// and checks that the database belongs to this node.
+    pub async fn open(dir: &Path) -> Result<Self, NodeError> {
+        let dir = absolute(dir)?;
+        let paths = NodePaths::new(&dir);
+        if !paths.config().exists() {
+            return Err(NodeError::Invalid(format!(
+                "{} holds no node (no {}); create one with `mittaphap init`",
+                dir.display(),
+                crate::config::CONFIG_FILE
+            )));
+        }
+        let config = NodeConfig::load(&dir)?;
+        let signing = SigningKey::from_pkcs8_pem(&read_private(&paths.signing_key())?)?;
+        let age = AgeIdentity::from_file_text(&read_private(&paths.age_identity())?)?;
+        let key_pem = read_private(&paths.node_key())?;
+        let chain_pem = read(&paths.node_pem())?;
+        let tls = NodeTls {
+            ca_pem: read(&paths.ca_pem())?,
+            chain: parse_cert_chain(&chain_pem)?,
+            key: parse_private_key(&key_pem)?,
+            chain_pem,
+            key_pem,
+        };
+        let url = connect_url(&paths, &config.database.url).map_err(NodeError::Invalid)?;
+        let store = Store::connect(&url, false).await?;
+        store.migrate().await?;
+        let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+        match crate::store::node::get(&mut conn).await? {
+            Some(id) if id == config.node_id.as_str() => {}
+            Some(id) => {
+                return Err(NodeError::Invalid(format!(
+                    "the database belongs to node {id}, not {}",
+                    config.node_id
+                )));
+            }
+            None => {
+                return Err(NodeError::Invalid(
+                    "the database holds no node; was `mittaphap init` interrupted?".into(),
+                ));
+            }
+        }
+        drop(conn);
+        Ok(Self {
+            paths,
+            config,
+            store,
+            signing,
+            age,
+            tls,
+        })
+    }
+
+    /// Our descriptor (unsigned members), built from configuration and keys.
+    pub fn descriptor(&self) -> Descriptor {
+        descriptor_for(&self.config, &self.tls.ca_pem, &self.signing, &self.age)
+    }
+
+    /// The descriptor as published: signed with the node's signing key.
+    pub fn signed_descriptor(&self) -> Result<String, NodeError> {
+        Ok(self.descriptor().sign(&self.signing)?)
+    }
+}
+
+pub(crate) fn descriptor_for(
+    config: &NodeConfig,
+    ca_pem: &str,
+    signing: &SigningKey,
+    age: &AgeIdentity,
+) -> Descriptor {
+    Descriptor {
+        node_id: config.node_id.to_string(),
+        country: config.country.to_string(),
+        name: config.name.clone(),
+        federation_url: config.federation_url.clone(),
+        tls_ca: ca_pem.to_owned(),
+        signing_keys: vec![PublishedKey {
+            kid: signing.kid(),
+            alg: "EdDSA".into(),
+            public_key: signing.public_b64url(),
+        }],
+        age_recipients: vec![age.recipient()],
+        protocol: PROTOCOL_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+    }
+}
+
+pub(crate) fn absolute(dir: &Path) -> Result<PathBuf, NodeError> {
+    std::path::absolute(dir).map_err(io_err(dir))
+}
+
+fn read(path: &Path) -> Result<String, NodeError> {
+    std::fs::read_to_string(path).map_err(io_err(path))
+}
+
+/// Reads a private key file, refusing one that others may read.
+fn read_private(path: &Path) -> Result<String, NodeError> {
+    let mode = std::fs::metadata(path)
+        .map_err(io_err(path))?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(NodeError::Invalid(format!(
+            "{} is readable by others (mode {:o}); run `chmod 600` on it",
+            path.display(),
+            mode & 0o777
+        )));
+    }
+    read(path)
+}

@@ -1,0 +1,182 @@
+//! `mittaphap serve`: the federation door (mutual TLS) and the desk door, until
+//! asked to stop; then both finish their requests and close.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use rustls::ServerConfig;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::trace::TraceLayer;
+
+use super::{Node, NodeError, io_err};
+use crate::crypto::certs::{parse_cert_chain, parse_private_key};
+use crate::crypto::tls_provider;
+use crate::desk::{self, DeskState};
+use crate::federation::{self, FedState, PeerTrust};
+use crate::net::{ConnInfo, PlainTls, TlsListener};
+
+/// Sockets bound before serving: `bind` uses the configured addresses; tests bind
+/// port 0 themselves and read the ports back.
+pub struct Listeners {
+    pub federation: std::net::TcpListener,
+    pub desk: std::net::TcpListener,
+}
+
+impl Listeners {
+    pub fn bind(node: &Node) -> Result<Self, NodeError> {
+        // Check the desk rule before taking any port.
+        desk_tls(node, node.config.desk.listen)?;
+        let bind = |addr: SocketAddr, what: &str| {
+            std::net::TcpListener::bind(addr).map_err(|e| {
+                NodeError::Invalid(format!("cannot listen for the {what} on {addr}: {e}"))
+            })
+        };
+        Ok(Self {
+            federation: bind(node.config.federation.listen, "federation door")?,
+            desk: bind(node.config.desk.listen, "desk")?,
+        })
+    }
+}
+
+/// A serving node. Dropping it does not stop it: call `shutdown`.
+pub struct Running {
+    pub federation_addr: SocketAddr,
+    pub desk_addr: SocketAddr,
+    /// `https` when the desk is served over TLS, else `http`.
+    pub desk_scheme: &'static str,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Running {
+    /// Stops accepting, lets open requests finish, and waits for both doors.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(NodeError::Invalid(format!("server error: {e}"))),
+                Err(e) => return Err(NodeError::Invalid(format!("server task failed: {e}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, NodeError> {
+    let federation_addr = listeners
+        .federation
+        .local_addr()
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let desk_addr = listeners
+        .desk
+        .local_addr()
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let desk_tls = desk_tls(&node, desk_addr)?;
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+
+    let trust = Arc::new(PeerTrust::new(
+        node.store.clone(),
+        node.tls.chain.clone(),
+        node.tls.key.clone_key(),
+    ));
+    let fed_state = FedState {
+        store: node.store.clone(),
+        descriptor_json: node.signed_descriptor()?.into(),
+    };
+    let fed_app = federation::router(fed_state).layer(TraceLayer::new_for_http());
+    let fed_listener = TlsListener::new(tokio_listener(listeners.federation)?, trust)
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+    tasks.push(tokio::spawn(serve_tls(
+        fed_listener,
+        fed_app,
+        stopped.clone(),
+    )));
+
+    let desk_app = desk::router(DeskState {
+        store: node.store.clone(),
+    })
+    .layer(TraceLayer::new_for_http());
+    let desk_tcp = tokio_listener(listeners.desk)?;
+    let desk_scheme = if let Some(config) = desk_tls {
+        let listener = TlsListener::new(desk_tcp, Arc::new(PlainTls(config)))
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        tasks.push(tokio::spawn(serve_tls(listener, desk_app, stopped.clone())));
+        "https"
+    } else {
+        let mut stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            axum::serve(
+                desk_tcp,
+                desk_app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await
+        }));
+        "http"
+    };
+    tracing::info!(%federation_addr, %desk_addr, node = %node.config.node_id, "serving");
+    Ok(Running {
+        federation_addr,
+        desk_addr,
+        desk_scheme,
+        stop,
+        tasks,
+    })
+}
+
+async fn serve_tls(
+    listener: TlsListener,
+    app: Router,
+    mut stopped: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ConnInfo>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    })
+    .await
+}
+
+fn tokio_listener(l: std::net::TcpListener) -> Result<tokio::net::TcpListener, NodeError> {
+    l.set_nonblocking(true)
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+    tokio::net::TcpListener::from_std(l).map_err(|e| NodeError::Invalid(e.to_string()))
+}
+
+/// The desk's TLS configuration, if any. Plain HTTP is allowed on loopback only:
+/// a desk reachable from a network without TLS is refused.
+fn desk_tls(node: &Node, addr: SocketAddr) -> Result<Option<Arc<ServerConfig>>, NodeError> {
+    let desk = &node.config.desk;
+    match (&desk.tls_cert, &desk.tls_key) {
+        (Some(cert), Some(key)) => {
+            let cert = node.paths.resolve(cert);
+            let key = node.paths.resolve(key);
+            let chain = parse_cert_chain(&std::fs::read_to_string(&cert).map_err(io_err(&cert))?)?;
+            let key = parse_private_key(&std::fs::read_to_string(&key).map_err(io_err(&key))?)?;
+            let mut config = ServerConfig::builder_with_provider(tls_provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| NodeError::Invalid(e.to_string()))?
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .map_err(|e| NodeError::Invalid(format!("desk TLS certificate: {e}")))?;
+            config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Ok(Some(Arc::new(config)))
+        }
+        (None, None) if addr.ip().is_loopback() => Ok(None),
+        (None, None) => Err(NodeError::Invalid(format!(
+            "refusing to serve the desk on {addr} over plain HTTP: it is not a loopback address; \
+             set desk.tls_cert and desk.tls_key, or listen on 127.0.0.1 behind a TLS proxy"
+        ))),
+        _ => Err(NodeError::Invalid(
+            "desk.tls_cert and desk.tls_key must be set together".into(),
+        )),
+    }
+}

@@ -1,0 +1,8 @@
+//! Wire types of federation protocol v1 (docs/protocol.md is the normative text).
+
+pub mod descriptor;
+
+pub use descriptor::{Descriptor, DescriptorError, PublishedKey, VerifiedDescriptor};
+
+/// The protocol versions this node speaks.
+pub const PROTOCOL_VERSIONS: &[&str] = &["1"];
