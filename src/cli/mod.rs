@@ -67,7 +67,7 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            return fail(2, &e.to_string());
+            return fail(2, &clap_one_line(&e.to_string()));
         }
     };
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
@@ -96,6 +96,17 @@ fn fail(code: u8, message: &str) -> ExitCode {
         .trim_start_matches("error: ");
     eprintln!("mittaphap: {line}");
     ExitCode::from(code)
+}
+
+/// clap spreads an error over several lines (the message, the arguments it
+/// concerns, usage, a hint): keep what comes before the usage, on one line.
+fn clap_one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Logs go to stderr; level from `RUST_LOG` (default `info` when serving, `warn`

@@ -1,0 +1,13 @@
+//! One integration binary: real `mittaphap` processes and in-process nodes on
+//! 127.0.0.1, on SQLite always and on PostgreSQL when it is reachable.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod cli;
+mod federation_door;
+mod init;
+mod peers;
+mod protocol_doc;
+mod serve;
