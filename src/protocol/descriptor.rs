@@ -128,7 +128,11 @@ impl Descriptor {
     fn check(&self) -> Result<(NodeId, Country), DescriptorError> {
         let node_id = NodeId::parse(&self.node_id).map_err(|e| field("node_id", e.0))?;
         let country = Country::parse(&self.country).map_err(|e| field("country", e.0))?;
-        crate::domain::ids::parse_node_name(&self.name).map_err(|e| field("name", e.0))?;
+        let name =
+            crate::domain::ids::parse_node_name(&self.name).map_err(|e| field("name", e.0))?;
+        if name != self.name {
+            return Err(field("name", "must not start or end with white space"));
+        }
         check_federation_url(&self.federation_url).map_err(|m| field("federation_url", m))?;
         root_store(&self.tls_ca).map_err(|e| field("tls_ca", e.to_string()))?;
         if self.signing_keys.is_empty() {
@@ -208,6 +212,7 @@ pub fn verify(signed_json: &str) -> Result<VerifiedDescriptor, DescriptorError> 
         .map_err(|e| DescriptorError::Json(e.to_string()))?;
     let (node_id, country) = descriptor.check()?;
 
+    check_header_members(&jws)?;
     let header = jsonwebtoken::decode_header(&jws)
         .map_err(|e| DescriptorError::BadSignature(format!("header: {e}")))?;
     if header.alg != Algorithm::EdDSA {
@@ -251,6 +256,23 @@ pub fn verify(signed_json: &str) -> Result<VerifiedDescriptor, DescriptorError> 
         fingerprint: sha256_hex(&canonical),
         signed_json: signed_json.to_owned(),
     })
+}
+
+/// The descriptor's JOSE header holds `alg`, `typ` and `kid` and nothing else (a
+/// `crit` or `jwk` the JWS library might skip over is refused outright).
+fn check_header_members(jws: &str) -> Result<(), DescriptorError> {
+    let bad = |m: &str| DescriptorError::BadSignature(format!("header: {m}"));
+    let encoded = jws.split('.').next().unwrap_or_default();
+    let bytes = b64url_decode(encoded).ok_or_else(|| bad("not base64url"))?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|_| bad("not a JSON object"))?;
+    match header
+        .keys()
+        .find(|k| !matches!(k.as_str(), "alg" | "typ" | "kid"))
+    {
+        Some(extra) => Err(bad(&format!("unexpected parameter {extra:?}"))),
+        None => Ok(()),
+    }
 }
 
 /// Verifies a signed descriptor and checks it against the fingerprint an operator

@@ -149,3 +149,33 @@ fn alg_none_and_hs256_are_refused() {
         );
     }
 }
+
+#[test]
+fn extra_header_parameters_and_padded_names_are_refused() {
+    let key = SigningKey::generate().unwrap();
+    let d = sample(&key);
+    let signed = d.sign(&key).unwrap();
+    let mut object: Map<String, Value> = serde_json::from_str(&signed).unwrap();
+    let jws = object["signature"].as_str().unwrap().to_owned();
+    let parts: Vec<&str> = jws.split('.').collect();
+    let header = URL_SAFE_NO_PAD.encode(format!(
+        r#"{{"alg":"EdDSA","typ":"{DESCRIPTOR_TYP}","kid":"{}","crit":["x"]}}"#,
+        key.kid()
+    ));
+    object.insert(
+        "signature".into(),
+        Value::String(format!("{header}.{}.{}", parts[1], parts[2])),
+    );
+    let err = verify(&serde_json::to_string(&object).unwrap()).unwrap_err();
+    assert!(
+        matches!(&err, DescriptorError::BadSignature(m) if m.contains("crit")),
+        "{err}"
+    );
+
+    let mut d = sample(&key);
+    d.name = " padded ".into();
+    assert!(matches!(
+        verify(&d.sign(&key).unwrap()),
+        Err(DescriptorError::Field { field: "name", .. })
+    ));
+}
