@@ -27,6 +27,15 @@ pub enum PeerCommand {
         #[arg(long, env = "MITTAPHAP_DIR")]
         dir: PathBuf,
     },
+    /// Call a peer's federation door over mutual TLS and check that its descriptor
+    /// still has the registered fingerprint.
+    Check {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        /// The peer's node id.
+        #[arg(long)]
+        peer: String,
+    },
 }
 
 pub async fn run(command: PeerCommand) -> Result<(), CliError> {
@@ -37,6 +46,7 @@ pub async fn run(command: PeerCommand) -> Result<(), CliError> {
             fingerprint,
         } => add(dir, file, &fingerprint).await,
         PeerCommand::List { dir } => list(dir).await,
+        PeerCommand::Check { dir, peer } => check(dir, &peer).await,
     }
 }
 
@@ -131,6 +141,51 @@ async fn list(dir: PathBuf) -> Result<(), CliError> {
         );
     }
     Ok(())
+}
+
+async fn check(dir: PathBuf, peer_id: &str) -> Result<(), CliError> {
+    let node = Node::open(&dir).await?;
+    let result = check_peer(&node, peer_id).await;
+    node.store.close().await;
+    let fingerprint = result?;
+    println!(
+        "{peer_id} answers over mutual TLS; its descriptor has the registered fingerprint {}",
+        group_hex(&fingerprint)
+    );
+    Ok(())
+}
+
+async fn check_peer(node: &Node, peer_id: &str) -> Result<String, CliError> {
+    let row = async {
+        let mut conn = node
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        peers::get(&mut conn, peer_id).await
+    }
+    .await
+    .map_err(NodeError::from)?
+    .ok_or_else(|| CliError::Failed(format!("{peer_id} is not a registered peer")))?;
+    let registered = verify(&row.descriptor)
+        .map_err(|e| CliError::Failed(format!("stored descriptor of {peer_id}: {e}")))?;
+    let client = crate::federation::PeerClient::new(
+        &row.federation_url,
+        &registered.descriptor.tls_ca,
+        &node.tls.identity_pem(),
+    )
+    .map_err(|e| CliError::Failed(e.to_string()))?;
+    let live = client
+        .descriptor()
+        .await
+        .map_err(|e| CliError::Failed(format!("{peer_id} at {}: {e}", row.federation_url)))?;
+    if live.fingerprint != row.fingerprint {
+        return Err(CliError::Failed(format!(
+            "{peer_id} now serves a different descriptor than the one registered; compare fingerprints with its operator"
+        )));
+    }
+    Ok(live.fingerprint)
 }
 
 fn read_input(file: &PathBuf) -> Result<String, CliError> {

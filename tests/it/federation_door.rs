@@ -4,7 +4,7 @@
 
 use mittaphap::federation::PeerClient;
 
-use crate::helpers::{Backend, Databases, init_node, tls_provider};
+use crate::helpers::{Backend, Databases, assert_fails, init_node, mittaphap, tls_provider};
 use crate::on_both_backends;
 
 async fn mutual_tls_between_two_nodes(backend: Backend) {
@@ -82,9 +82,39 @@ async fn mutual_tls_between_two_nodes(backend: Backend) {
             assert_eq!(r.status(), 200, "{path}");
         }
     }
+    // What an operator runs to see the link is up, both ways.
+    for (me, them) in [(&th, "la-molsw"), (&la, "th-msdhs")] {
+        let out = mittaphap(&["peer", "check", "--dir", me.dir_str(), "--peer", them]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.contains("answers over mutual TLS"),
+            "{}",
+            out.stdout
+        );
+    }
+    assert_fails(
+        &mittaphap(&[
+            "peer",
+            "check",
+            "--dir",
+            th.dir_str(),
+            "--peer",
+            "vn-outsider",
+        ]),
+        1,
+        "not a registered peer",
+    );
+
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
     stranger.store.close().await;
+
+    // With the peer down, the check fails with one clear line.
+    assert_fails(
+        &mittaphap(&["peer", "check", "--dir", th.dir_str(), "--peer", "la-molsw"]),
+        1,
+        "la-molsw at https://127.0.0.1:",
+    );
 }
 on_both_backends!(mutual_tls_between_two_nodes);
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs and starts what Mittaphap needs on a fresh machine: the Rust toolchain
+# (checked, not installed: the machine provides it), a C compiler for SQLite and
+# aws-lc, and PostgreSQL for the second half of the test suite.
+set -euo pipefail
+
+need_apt=()
+command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust 1.94 or newer (rustup)" >&2; exit 1; }
+command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
+command -v pg_ctlcluster >/dev/null || command -v pg_isready >/dev/null || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup: installing ${need_apt[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+    else
+        echo "setup: please install: ${need_apt[*]}" >&2
+    fi
+fi
+
+# PostgreSQL: start the local cluster if it is installed but down.
+if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    if command -v pg_ctlcluster >/dev/null; then
+        for version in $(ls /etc/postgresql 2>/dev/null); do
+            pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+        done
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+fi
+if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "setup: PostgreSQL answers at 127.0.0.1:5432"
+else
+    echo "setup: PostgreSQL is not reachable; the PostgreSQL half of the tests will be skipped"
+fi
+
+cargo fetch --locked 2>/dev/null || cargo fetch
