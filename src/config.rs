@@ -15,6 +15,8 @@ pub const DEFAULT_FEDERATION_ADDR: &str = "127.0.0.1:7443";
 pub const DEFAULT_DESK_ADDR: &str = "127.0.0.1:8080";
 /// Default largest attachment ciphertext accepted from a peer: 2 GiB.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Default ceiling of the delivery backoff: 5 minutes.
+pub const DEFAULT_RETRY_MAX_MS: u64 = 300_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -65,6 +67,13 @@ pub struct FederationConfig {
     pub listen: SocketAddr,
     #[serde(default = "default_max_blob_bytes")]
     pub max_blob_bytes: u64,
+    /// Longest wait between two delivery attempts (the backoff's ceiling).
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_ms: u64,
+}
+
+fn default_retry_max_ms() -> u64 {
+    DEFAULT_RETRY_MAX_MS
 }
 
 fn default_max_blob_bytes() -> u64 {
@@ -116,7 +125,7 @@ impl NodeConfig {
     }
 
     /// Overrides: `MITTAPHAP_DATABASE_URL`, `MITTAPHAP_FEDERATION_ADDR`,
-    /// `MITTAPHAP_MAX_BLOB_BYTES`, `MITTAPHAP_DESK_ADDR`, `MITTAPHAP_DESK_TLS_CERT`,
+    /// `MITTAPHAP_MAX_BLOB_BYTES`, `MITTAPHAP_RETRY_MAX_MS`, `MITTAPHAP_DESK_ADDR`, `MITTAPHAP_DESK_TLS_CERT`,
     /// `MITTAPHAP_DESK_TLS_KEY`.
     pub fn apply_overrides(
         &mut self,
@@ -132,6 +141,12 @@ impl NodeConfig {
             self.federation.max_blob_bytes = v.parse().map_err(|_| ConfigError::Env {
                 name: "MITTAPHAP_MAX_BLOB_BYTES",
                 message: format!("{v:?} is not a number of bytes"),
+            })?;
+        }
+        if let Some(v) = get("MITTAPHAP_RETRY_MAX_MS") {
+            self.federation.retry_max_ms = v.parse().map_err(|_| ConfigError::Env {
+                name: "MITTAPHAP_RETRY_MAX_MS",
+                message: format!("{v:?} is not a number of milliseconds"),
             })?;
         }
         if let Some(v) = get("MITTAPHAP_DESK_ADDR") {
@@ -238,6 +253,7 @@ mod tests {
             federation: FederationConfig {
                 listen: DEFAULT_FEDERATION_ADDR.parse().unwrap(),
                 max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+                retry_max_ms: DEFAULT_RETRY_MAX_MS,
             },
             desk: DeskConfig {
                 listen: DEFAULT_DESK_ADDR.parse().unwrap(),

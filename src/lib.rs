@@ -1,6 +1,7 @@
 //! Mittaphap: the case exchange for the cross-border return of victims of human
 //! trafficking between Thailand and Lao PDR. One node per country; see docs/architecture.md.
 
+pub mod blobs; // sealed attachments, content-addressed in an object store
 pub mod cli; // command line: init, descriptor, peer, serve
 pub mod config; // node.toml plus MITTAPHAP_* environment overrides
 pub mod crypto; // keys, signing, hashing, certificates

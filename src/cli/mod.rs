@@ -1,6 +1,7 @@
 //! The command line (DESIGN §6). Exit codes: 0 ok, 2 usage, 1 anything else, with
 //! one line on stderr.
 
+mod exchange;
 mod init;
 mod peer;
 mod serve;
@@ -38,6 +39,19 @@ enum Command {
     /// Register and list peer nodes.
     #[command(subcommand)]
     Peer(peer::PeerCommand),
+    /// Delivery state per peer: queued envelopes, oldest age, attempts, last error.
+    Outbox {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+    },
+    /// Compare both channels' transcripts with a peer; exit 1 at the first difference.
+    Reconcile {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        /// The peer's node id.
+        #[arg(long)]
+        peer: String,
+    },
     /// Run the node: the federation door and the desk, until SIGINT or SIGTERM.
     Serve {
         #[arg(long, env = "MITTAPHAP_DIR")]
@@ -142,6 +156,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Peer(command) => peer::run(command).await,
+        Command::Outbox { dir } => exchange::outbox(&dir).await,
+        Command::Reconcile { dir, peer } => exchange::reconcile(&dir, &peer).await,
         Command::Serve { dir } => serve::run(&dir).await,
     }
 }

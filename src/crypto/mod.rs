@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod hash;
 pub mod keys;
+pub mod seal;
 
 /// Failures of key handling; messages never contain key material.
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,11 @@ pub enum CryptoError {
     Certificate(String),
     #[error("signing failed: {0}")]
     Signing(String),
+    #[error("sealing failed: {0}")]
+    Seal(String),
+    /// Deliberately without detail: wrong key, truncation and tampering look alike.
+    #[error("the sealed content could not be opened")]
+    Open,
 }
 
 /// The one TLS crypto provider of the whole program (aws-lc-rs), passed explicitly

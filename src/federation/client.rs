@@ -51,6 +51,108 @@ impl PeerClient {
         })
     }
 
+    /// HEAD /fed/v1/blobs/{sha256}: the stored length, if the peer has the blob.
+    pub async fn head_blob(&self, sha256: &str) -> Result<Option<u64>, ClientError> {
+        let response = self
+            .http
+            .head(format!("{}/fed/v1/blobs/{sha256}", self.base))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        match response.status().as_u16() {
+            200 => Ok(response.content_length()),
+            404 => Ok(None),
+            status => Err(ClientError::Status {
+                status,
+                body: String::new(),
+            }),
+        }
+    }
+
+    /// PUT /fed/v1/blobs/{sha256}, streaming the ciphertext.
+    pub async fn put_blob<S, E>(&self, sha256: &str, len: u64, stream: S) -> Result<(), ClientError>
+    where
+        S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let response = self
+            .http
+            .put(format!("{}/fed/v1/blobs/{sha256}", self.base))
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .timeout(Duration::from_secs(3600))
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = response.text().await.unwrap_or_default();
+        Err(ClientError::Status {
+            status: status.as_u16(),
+            body,
+        })
+    }
+
+    /// POST /fed/v1/envelopes: the HTTP status and the answer (a receipt JWS when
+    /// the peer could sign one).
+    pub async fn post_envelope(
+        &self,
+        jws: &str,
+        body_b64: &str,
+    ) -> Result<(u16, String), ClientError> {
+        let request = serde_json::json!({"jws": jws, "body": body_b64});
+        let response = self
+            .http
+            .post(format!("{}/fed/v1/envelopes", self.base))
+            .json(&request)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        Ok((status, text))
+    }
+
+    /// GET /fed/v1/channel: the peer's signed statement of both channel heads.
+    pub async fn channel(&self) -> Result<String, ClientError> {
+        self.get_text("/fed/v1/channel").await
+    }
+
+    /// GET /fed/v1/transcript: one page of the peer's transcript of our channel.
+    pub async fn transcript(&self, direction: &str, after: u64) -> Result<String, ClientError> {
+        self.get_text(&format!(
+            "/fed/v1/transcript?direction={direction}&after={after}&limit=1000"
+        ))
+        .await
+    }
+
+    async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
+        if !status.is_success() {
+            return Err(ClientError::Status {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        Ok(body)
+    }
+
     /// GET /fed/v1/descriptor, verified.
     pub async fn descriptor(&self) -> Result<VerifiedDescriptor, ClientError> {
         let response = self

@@ -1,4 +1,5 @@
-//! The federation door's one error type and its one status mapping.
+//! The federation door's one error type and its one status mapping. Envelopes are
+//! always answered with a signed receipt; these errors cover everything else.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -13,6 +14,17 @@ pub enum FedError {
     /// The peer was removed after its connection was opened.
     #[error("the peer is not registered")]
     UnknownPeer,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the blob is larger than this node accepts ({0} bytes)")]
+    TooLarge(u64),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("not found")]
+    NotFound,
+    /// Our failure, worth retrying (database or blob store unreachable).
+    #[error("temporarily unavailable")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -22,6 +34,11 @@ impl FedError {
         match self {
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::UnknownPeer => (StatusCode::FORBIDDEN, "unknown_peer"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch"),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -29,7 +46,7 @@ impl FedError {
 
 impl IntoResponse for FedError {
     fn into_response(self) -> Response {
-        if let Self::Internal(detail) = &self {
+        if let Self::Internal(detail) | Self::Unavailable(detail) = &self {
             // Details stay in the log; the peer only learns that something failed.
             tracing::error!(error = %detail, "federation request failed");
         }
@@ -48,25 +65,33 @@ mod tests {
 
     #[tokio::test]
     async fn internal_details_are_not_returned() {
-        let response = FedError::Internal("db password=hunter2".into()).into_response();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(response.into_body(), 1024)
-            .await
-            .unwrap();
-        let text = String::from_utf8(body.to_vec()).unwrap();
-        assert!(!text.contains("hunter2"));
-        assert!(text.contains("\"error\":\"internal\""));
+        for e in [
+            FedError::Internal("db password=hunter2".into()),
+            FedError::Unavailable("hunter2".into()),
+        ] {
+            let response = e.into_response();
+            let body = axum::body::to_bytes(response.into_body(), 1024)
+                .await
+                .unwrap();
+            let text = String::from_utf8(body.to_vec()).unwrap();
+            assert!(!text.contains("hunter2"), "{text}");
+        }
     }
 
     #[test]
     fn statuses() {
-        assert_eq!(
-            FedError::Unauthenticated.status_and_code().0,
-            StatusCode::UNAUTHORIZED
-        );
-        assert_eq!(
-            FedError::UnknownPeer.status_and_code().0,
-            StatusCode::FORBIDDEN
-        );
+        let cases = [
+            (FedError::Unauthenticated, 401),
+            (FedError::UnknownPeer, 403),
+            (FedError::BadRequest(String::new()), 400),
+            (FedError::TooLarge(1), 413),
+            (FedError::Unprocessable(String::new()), 422),
+            (FedError::NotFound, 404),
+            (FedError::Unavailable(String::new()), 503),
+            (FedError::Internal(String::new()), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(e.status_and_code().0.as_u16(), status, "{e:?}");
+        }
     }
 }

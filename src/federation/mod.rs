@@ -3,6 +3,9 @@
 
 pub mod client;
 pub mod error;
+pub mod outbox;
+pub mod receive;
+pub mod reconcile;
 pub mod server;
 pub mod trust;
 

@@ -3,19 +3,28 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
-use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
 
 use super::FedError;
+use super::receive::{MAX_ENVELOPE_REQUEST, Outcome, receive};
+use crate::blobs::BlobError;
 use crate::net::ConnInfo;
-use crate::store::{Store, peers};
+use crate::node::Node;
+use crate::protocol::Descriptor;
+use crate::protocol::envelope::{ChannelClaims, envelope_sha256, is_sha256_hex};
+use crate::store::channels::{self, Direction};
+use crate::store::{inbox, outbox, peers};
 
 #[derive(Clone)]
 pub struct FedState {
-    pub store: Store,
+    pub node: Arc<Node>,
     /// Our signed descriptor, made once at start.
     pub descriptor_json: Arc<str>,
 }
@@ -25,6 +34,8 @@ pub struct FedState {
 pub struct VerifiedPeer {
     pub node_id: String,
     pub row: peers::PeerRow,
+    /// Its descriptor (verified when the peer was added).
+    pub descriptor: Descriptor,
 }
 
 impl FromRequestParts<FedState> for VerifiedPeer {
@@ -38,22 +49,33 @@ impl FromRequestParts<FedState> for VerifiedPeer {
             .ok_or(FedError::Unauthenticated)?;
         let node_id = info.peer.ok_or(FedError::Unauthenticated)?;
         let mut conn = state
+            .node
             .store
             .pool()
             .acquire()
             .await
-            .map_err(|e| FedError::Internal(e.to_string()))?;
+            .map_err(|e| FedError::Unavailable(e.to_string()))?;
         let row = peers::get(&mut conn, &node_id)
             .await
-            .map_err(|e| FedError::Internal(e.to_string()))?
+            .map_err(|e| FedError::Unavailable(e.to_string()))?
             .ok_or(FedError::UnknownPeer)?;
-        Ok(Self { node_id, row })
+        let descriptor = serde_json::from_str(&row.descriptor)
+            .map_err(|e| FedError::Internal(format!("stored descriptor: {e}")))?;
+        Ok(Self {
+            node_id,
+            row,
+            descriptor,
+        })
     }
 }
 
 pub fn router(state: FedState) -> Router {
     Router::new()
         .route("/fed/v1/descriptor", get(descriptor))
+        .route("/fed/v1/blobs/{sha256}", put(put_blob).head(head_blob))
+        .route("/fed/v1/envelopes", post(post_envelope))
+        .route("/fed/v1/channel", get(channel))
+        .route("/fed/v1/transcript", get(transcript))
         .with_state(state)
 }
 
@@ -64,4 +86,167 @@ async fn descriptor(peer: VerifiedPeer, State(state): State<FedState>) -> impl I
         [(CONTENT_TYPE, "application/json")],
         state.descriptor_json.to_string(),
     )
+}
+
+#[derive(Serialize)]
+struct BlobStored {
+    sha256: String,
+    len: u64,
+}
+
+/// PUT /fed/v1/blobs/{sha256}: an attachment's age ciphertext, streamed.
+async fn put_blob(
+    peer: VerifiedPeer,
+    State(state): State<FedState>,
+    Path(sha256): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, axum::Json<BlobStored>), FedError> {
+    if !is_sha256_hex(&sha256) {
+        return Err(FedError::BadRequest(
+            "the path must be a lowercase hex SHA-256".into(),
+        ));
+    }
+    let max = state.node.config.federation.max_blob_bytes;
+    match state
+        .node
+        .blobs
+        .receive(&sha256, body.into_data_stream(), max)
+        .await
+    {
+        Ok(d) => {
+            tracing::debug!(peer = %peer.node_id, len = d.len, "blob stored");
+            Ok((
+                StatusCode::OK,
+                axum::Json(BlobStored {
+                    sha256: d.sha256,
+                    len: d.len,
+                }),
+            ))
+        }
+        Err(BlobError::TooLarge(max)) => Err(FedError::TooLarge(max)),
+        Err(BlobError::Mismatch) => Err(FedError::Unprocessable(
+            "the bytes do not hash to the name".into(),
+        )),
+        Err(BlobError::Io(e)) => Err(FedError::BadRequest(format!("upload interrupted: {e}"))),
+        Err(e) => Err(FedError::Unavailable(e.to_string())),
+    }
+}
+
+/// HEAD /fed/v1/blobs/{sha256}: 200 with the stored length, or 404.
+async fn head_blob(
+    _peer: VerifiedPeer,
+    State(state): State<FedState>,
+    Path(sha256): Path<String>,
+) -> Result<Response, FedError> {
+    match state.node.blobs.len(&sha256).await {
+        Ok(Some(len)) => Ok((StatusCode::OK, [(CONTENT_LENGTH, len.to_string())]).into_response()),
+        Ok(None) => Err(FedError::NotFound),
+        Err(e) => Err(FedError::Unavailable(e.to_string())),
+    }
+}
+
+/// POST /fed/v1/envelopes: always answered with a signed receipt.
+async fn post_envelope(peer: VerifiedPeer, State(state): State<FedState>, body: Body) -> Response {
+    let bytes = axum::body::to_bytes(body, MAX_ENVELOPE_REQUEST)
+        .await
+        .map_err(|_| ());
+    match receive(&state, &peer, bytes).await {
+        Outcome::Receipt { status, jws } => {
+            (status, [(CONTENT_TYPE, "application/jose")], jws).into_response()
+        }
+        Outcome::Unavailable(e) => FedError::Unavailable(e).into_response(),
+    }
+}
+
+/// GET /fed/v1/channel: both heads of the channel with the caller, signed.
+async fn channel(peer: VerifiedPeer, State(state): State<FedState>) -> Result<Response, FedError> {
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let received = channels::head(&mut conn, &peer.node_id, Direction::In)
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let sent = channels::head(&mut conn, &peer.node_id, Direction::Out)
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let claims = ChannelClaims {
+        iss: state.node.config.node_id.to_string(),
+        aud: peer.node_id.clone(),
+        iat: time::OffsetDateTime::now_utc().unix_timestamp(),
+        received,
+        sent,
+    };
+    let jws = claims
+        .sign(&state.node.signing)
+        .map_err(|e| FedError::Internal(e.to_string()))?;
+    Ok(([(CONTENT_TYPE, "application/jose")], jws).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranscriptQuery {
+    direction: String,
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_limit")]
+    limit: u64,
+}
+
+fn default_limit() -> u64 {
+    500
+}
+
+#[derive(Serialize)]
+pub struct TranscriptEntry {
+    pub seq: u64,
+    pub jti: String,
+    pub envelope_sha256: String,
+}
+
+#[derive(Serialize)]
+struct Transcript {
+    entries: Vec<TranscriptEntry>,
+}
+
+/// GET /fed/v1/transcript?direction=received|sent&after=N&limit=M: the hashes of
+/// the channel's envelopes, recomputed from what is stored, for reconciliation.
+async fn transcript(
+    peer: VerifiedPeer,
+    State(state): State<FedState>,
+    query: Result<Query<TranscriptQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<Transcript>, FedError> {
+    let Query(q) = query.map_err(|e| FedError::BadRequest(e.body_text()))?;
+    let limit = q.limit.clamp(1, 1000) as i64;
+    let after =
+        i64::try_from(q.after).map_err(|_| FedError::BadRequest("after is too large".into()))?;
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let rows = match q.direction.as_str() {
+        "received" => inbox::transcript(&mut conn, &peer.node_id, after, limit).await,
+        "sent" => outbox::transcript(&mut conn, &peer.node_id, after, limit).await,
+        _ => {
+            return Err(FedError::BadRequest(
+                "direction must be received or sent".into(),
+            ));
+        }
+    }
+    .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let entries = rows
+        .into_iter()
+        .map(|(seq, jti, jws)| TranscriptEntry {
+            seq: seq as u64,
+            jti,
+            envelope_sha256: envelope_sha256(&jws),
+        })
+        .collect();
+    Ok(axum::Json(Transcript { entries }))
 }

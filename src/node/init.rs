@@ -12,8 +12,8 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{NodeError, absolute, descriptor_for, io_err};
 use crate::config::{
-    DEFAULT_MAX_BLOB_BYTES, DEFAULT_SQLITE_URL, DatabaseConfig, DeskConfig, FederationConfig,
-    NodeConfig, NodePaths, connect_url,
+    DEFAULT_MAX_BLOB_BYTES, DEFAULT_RETRY_MAX_MS, DEFAULT_SQLITE_URL, DatabaseConfig, DeskConfig,
+    FederationConfig, NodeConfig, NodePaths, connect_url,
 };
 use crate::crypto::certs;
 use crate::crypto::keys::{AgeIdentity, SigningKey};
@@ -96,6 +96,7 @@ fn config_for(opts: &InitOptions) -> Result<NodeConfig, NodeError> {
         federation: FederationConfig {
             listen: opts.federation_addr,
             max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+            retry_max_ms: DEFAULT_RETRY_MAX_MS,
         },
         desk: DeskConfig {
             listen: opts.desk_addr,

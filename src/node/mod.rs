@@ -54,6 +54,22 @@ pub struct Node {
     pub signing: SigningKey,
     pub age: AgeIdentity,
     pub tls: NodeTls,
+    pub blobs: crate::blobs::Blobs,
+    /// Wakes the courier after a transaction that queued envelopes commits.
+    pub outbox_ready: std::sync::Arc<tokio::sync::Notify>,
+    pub events: Events,
+}
+
+/// Counters that only grow, for whoever needs to wait for delivery (tests, the
+/// demo) instead of polling.
+#[derive(Debug, Default)]
+pub struct Events {
+    /// Envelopes this node delivered (accepted or duplicate receipt stored).
+    pub delivered: tokio::sync::watch::Sender<u64>,
+    /// Envelopes this node accepted from peers.
+    pub accepted: tokio::sync::watch::Sender<u64>,
+    /// Delivery attempts that failed and will be retried.
+    pub failed_attempts: tokio::sync::watch::Sender<u64>,
 }
 
 /// The node's TLS material: the CA peers trust, and our certificate and key.
@@ -123,6 +139,8 @@ impl Node {
             }
         }
         drop(conn);
+        let blobs = crate::blobs::Blobs::local(&paths.data())
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
         Ok(Self {
             paths,
             config,
@@ -130,6 +148,9 @@ impl Node {
             signing,
             age,
             tls,
+            blobs,
+            outbox_ready: Default::default(),
+            events: Events::default(),
         })
     }
 

@@ -48,12 +48,14 @@ pub struct Running {
     pub desk_scheme: &'static str,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
+    courier: JoinHandle<()>,
 }
 
 impl Running {
     /// Stops accepting, lets open requests finish, and waits for both doors.
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
+        let _ = self.courier.await;
         for task in self.tasks {
             match task.await {
                 Ok(Ok(())) => {}
@@ -84,7 +86,7 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         node.tls.key.clone_key(),
     ));
     let fed_state = FedState {
-        store: node.store.clone(),
+        node: node.clone(),
         descriptor_json: node.signed_descriptor()?.into(),
     };
     let fed_app = federation::router(fed_state).layer(TraceLayer::new_for_http());
@@ -120,6 +122,7 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         }));
         "http"
     };
+    let courier = crate::federation::outbox::spawn_courier(node.clone(), stopped.clone());
     tracing::info!(%federation_addr, %desk_addr, node = %node.config.node_id, "serving");
     Ok(Running {
         federation_addr,
@@ -127,6 +130,7 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         desk_scheme,
         stop,
         tasks,
+        courier,
     })
 }
 

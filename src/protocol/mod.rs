@@ -1,6 +1,8 @@
 //! Wire types of federation protocol v1 (docs/protocol.md is the normative text).
 
 pub mod descriptor;
+pub mod envelope;
+pub mod jws;
 
 pub use descriptor::{Descriptor, DescriptorError, PublishedKey, VerifiedDescriptor};
 

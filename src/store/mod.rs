@@ -2,7 +2,10 @@
 //! path and one set of portable SQL serve SQLite (WAL) and PostgreSQL alike.
 //! Small functions take a connection or transaction; the caller commits.
 
+pub mod channels;
+pub mod inbox;
 pub mod node;
+pub mod outbox;
 pub mod peers;
 
 use std::time::Duration;
@@ -84,8 +87,15 @@ impl Store {
         &self.pool
     }
 
+    /// A write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads first and writes later fails
+    /// with SQLITE_BUSY_SNAPSHOT whenever another connection wrote in between, and
+    /// waiting cannot cure that.
     pub async fn begin(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        Ok(self.pool.begin().await?)
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// Readiness: the database answers a trivial query.

@@ -188,10 +188,25 @@ pub struct TestNode {
     pub id: String,
     pub dir: PathBuf,
     pub fingerprint: String,
+    pub federation_port: u16,
+    desk_port: u16,
     listeners: Option<Listeners>,
+    /// Overrides `federation.max_blob_bytes` when the node is opened.
+    pub max_blob_bytes: Option<u64>,
 }
 
 pub fn init_node(root: &Path, id: &str, country: &str, dbs: &Databases) -> TestNode {
+    init_node_reached_at(root, id, country, dbs, None)
+}
+
+/// As `init_node`, but peers are told to call `federation_url` (a proxy, say).
+pub fn init_node_reached_at(
+    root: &Path,
+    id: &str,
+    country: &str,
+    dbs: &Databases,
+    federation_url: Option<&str>,
+) -> TestNode {
     let federation = TcpListener::bind("127.0.0.1:0").unwrap();
     let desk = TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = root.join(id);
@@ -213,6 +228,9 @@ pub fn init_node(root: &Path, id: &str, country: &str, dbs: &Databases) -> TestN
         "--desk-addr",
         &desk_addr,
     ];
+    if let Some(url) = federation_url {
+        args.extend(["--federation-url", url]);
+    }
     let url = dbs.url_for_new_node();
     if let Some(url) = &url {
         args.extend(["--database", url]);
@@ -229,7 +247,10 @@ pub fn init_node(root: &Path, id: &str, country: &str, dbs: &Databases) -> TestN
         id: id.into(),
         dir,
         fingerprint,
+        federation_port: federation.local_addr().unwrap().port(),
+        desk_port: desk.local_addr().unwrap().port(),
         listeners: Some(Listeners { federation, desk }),
+        max_blob_bytes: None,
     }
 }
 
@@ -260,12 +281,33 @@ impl TestNode {
         assert_eq!(out.code, 0, "peer add: {}", out.stderr);
     }
 
-    /// Serves the node in this process on its pre-bound ports.
+    /// Opens the node as `serve` would, retrying deliveries at least every 300 ms.
+    pub async fn open(&self) -> Node {
+        let mut node = Node::open(&self.dir).await.expect("open node");
+        node.config.federation.retry_max_ms = 300;
+        if let Some(max) = self.max_blob_bytes {
+            node.config.federation.max_blob_bytes = max;
+        }
+        node
+    }
+
+    /// Serves the node in this process on its own ports (again, after a stop).
     pub async fn start(&mut self) -> (Arc<Node>, Running) {
-        let node = Arc::new(Node::open(&self.dir).await.expect("open node"));
-        let listeners = self.listeners.take().expect("a node starts once");
+        let node = Arc::new(self.open().await);
+        let listeners = match self.listeners.take() {
+            Some(l) => l,
+            None => Listeners {
+                federation: TcpListener::bind(("127.0.0.1", self.federation_port)).unwrap(),
+                desk: TcpListener::bind(("127.0.0.1", self.desk_port)).unwrap(),
+            },
+        };
         let running = start(node.clone(), listeners).await.expect("start node");
         (node, running)
+    }
+
+    /// Frees the pre-bound ports so the node is unreachable until `start`.
+    pub fn release_ports(&mut self) {
+        self.listeners = None;
     }
 }
 
@@ -294,4 +336,42 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, Vec<u8>)> {
 /// Installs the process-wide TLS provider once for clients made in tests.
 pub fn tls_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// Waits (at most a minute) until a counter reaches `n`.
+pub async fn wait_for(counter: &tokio::sync::watch::Sender<u64>, n: u64, what: &str) {
+    let mut rx = counter.subscribe();
+    let reached =
+        tokio::time::timeout(std::time::Duration::from_secs(60), rx.wait_for(|v| *v >= n)).await;
+    assert!(
+        matches!(reached, Ok(Ok(_))),
+        "timed out waiting for {what} to reach {n} (at {})",
+        *counter.borrow()
+    );
+}
+
+/// Writes `mib` MiB of varied bytes to `path` without holding them in memory;
+/// returns their SHA-256.
+pub fn write_test_file(path: &Path, mib: usize) -> String {
+    use sha2::Digest;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut hasher = sha2::Sha256::new();
+    let mut block = vec![0u8; 1 << 20];
+    for i in 0..mib {
+        for (j, b) in block.iter_mut().enumerate() {
+            *b = (i.wrapping_mul(31) ^ j.wrapping_mul(7)) as u8;
+        }
+        hasher.update(&block);
+        file.write_all(&block).unwrap();
+    }
+    file.flush().unwrap();
+    hex::encode(hasher.finalize())
+}
+
+pub fn sha256_file(path: &Path) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path).unwrap();
+    std::io::copy(&mut file, &mut hasher).unwrap();
+    hex::encode(hasher.finalize())
 }

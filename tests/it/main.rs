@@ -6,8 +6,11 @@
 mod helpers;
 
 mod cli;
+mod exchange;
 mod federation_door;
 mod init;
 mod peers;
 mod protocol_doc;
+mod proxy;
 mod serve;
+mod tamper;

@@ -1,0 +1,260 @@
+//! Sealed attachments: age ciphertexts in an object store (a local folder by
+//! default), each named by the SHA-256 of its bytes. Writes are staged in a local
+//! file while hashed, and only enter the store under their name once the hash and
+//! length are known, so a partial or wrong upload is never visible.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart};
+use tokio::io::AsyncReadExt;
+
+use crate::crypto::seal::{HashingWriter, open_stream, seal_stream};
+use crate::protocol::envelope::{Digest, is_sha256_hex};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob larger than {0} bytes")]
+    TooLarge(u64),
+    #[error("blob bytes do not match the name or length given")]
+    Mismatch,
+    #[error("no such blob")]
+    NotFound,
+    #[error("blob store: {0}")]
+    Store(String),
+    #[error("blob I/O: {0}")]
+    Io(String),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+fn store_err(e: object_store::Error) -> BlobError {
+    match e {
+        object_store::Error::NotFound { .. } => BlobError::NotFound,
+        e => BlobError::Store(e.to_string()),
+    }
+}
+
+fn io_err(e: std::io::Error) -> BlobError {
+    BlobError::Io(e.to_string())
+}
+
+#[derive(Clone, Debug)]
+pub struct Blobs {
+    store: Arc<dyn ObjectStore>,
+    staging: PathBuf,
+}
+
+impl Blobs {
+    /// The default store: `DATA/blobs/`, staging in `DATA/staging/`.
+    pub fn local(data_dir: &Path) -> Result<Self, BlobError> {
+        let root = data_dir.join("blobs");
+        let staging = data_dir.join("staging");
+        for dir in [&root, &staging] {
+            std::fs::create_dir_all(dir).map_err(io_err)?;
+        }
+        // Leftovers of an interrupted upload are never referenced.
+        if let Ok(entries) = std::fs::read_dir(&staging) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        let store = LocalFileSystem::new_with_prefix(&root).map_err(store_err)?;
+        Ok(Self {
+            store: Arc::new(store),
+            staging,
+        })
+    }
+
+    fn key(sha256: &str) -> StorePath {
+        StorePath::from(format!("sha256/{}/{sha256}", &sha256[..2]))
+    }
+
+    /// The stored length of a blob, if present.
+    pub async fn len(&self, sha256: &str) -> Result<Option<u64>, BlobError> {
+        if !is_sha256_hex(sha256) {
+            return Ok(None);
+        }
+        match self.store.head(&Self::key(sha256)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    fn staging_path(&self) -> PathBuf {
+        self.staging.join(uuid::Uuid::new_v4().simple().to_string())
+    }
+
+    /// Moves a staged file into the store under its digest (idempotent).
+    async fn commit(&self, staged: &Path, digest: &Digest) -> Result<(), BlobError> {
+        let result = async {
+            if self.len(&digest.sha256).await? == Some(digest.len) {
+                return Ok(());
+            }
+            let upload = self
+                .store
+                .put_multipart(&Self::key(&digest.sha256))
+                .await
+                .map_err(store_err)?;
+            let mut writer = WriteMultipart::new(upload);
+            let mut file = tokio::fs::File::open(staged).await.map_err(io_err)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf).await.map_err(io_err)?;
+                if n == 0 {
+                    break;
+                }
+                writer.wait_for_capacity(4).await.map_err(store_err)?;
+                writer.write(&buf[..n]);
+            }
+            writer.finish().await.map_err(store_err)?;
+            Ok(())
+        }
+        .await;
+        let _ = tokio::fs::remove_file(staged).await;
+        result
+    }
+
+    /// Receives a blob named `sha256` from a stream: at most `max` bytes, stored
+    /// only if the bytes hash to the name.
+    pub async fn receive<S, E>(
+        &self,
+        sha256: &str,
+        mut body: S,
+        max: u64,
+    ) -> Result<Digest, BlobError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        if !is_sha256_hex(sha256) {
+            return Err(BlobError::Mismatch);
+        }
+        let staged = self.staging_path();
+        let written = async {
+            let file = std::fs::File::create(&staged).map_err(io_err)?;
+            let mut hashing = HashingWriter::new(std::io::BufWriter::new(file));
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| BlobError::Io(e.to_string()))?;
+                if hashing.digest().len + chunk.len() as u64 > max {
+                    return Err(BlobError::TooLarge(max));
+                }
+                hashing.write_all(&chunk).map_err(io_err)?;
+            }
+            hashing.flush().map_err(io_err)?;
+            Ok(hashing.digest())
+        }
+        .await;
+        let digest = match written {
+            Ok(d) if d.sha256 == sha256 => d,
+            Ok(_) => {
+                Err(BlobError::Mismatch).inspect_err(|_| drop(std::fs::remove_file(&staged)))?
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                return Err(e);
+            }
+        };
+        self.commit(&staged, &digest).await?;
+        Ok(digest)
+    }
+
+    /// Seals a plaintext file to `recipients` and stores the ciphertext.
+    pub async fn seal_file(
+        &self,
+        recipients: &[age::x25519::Recipient],
+        plaintext: &Path,
+    ) -> Result<Digest, BlobError> {
+        let staged = self.staging_path();
+        let (input, output, recipients) =
+            (plaintext.to_owned(), staged.clone(), recipients.to_vec());
+        let digest = tokio::task::spawn_blocking(move || -> Result<Digest, BlobError> {
+            let input = std::io::BufReader::new(std::fs::File::open(&input).map_err(io_err)?);
+            let output = std::io::BufWriter::new(std::fs::File::create(&output).map_err(io_err)?);
+            Ok(seal_stream(&recipients, input, output)?)
+        })
+        .await
+        .map_err(|e| BlobError::Io(e.to_string()))?;
+        match digest {
+            Ok(digest) => {
+                self.commit(&staged, &digest).await?;
+                Ok(digest)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&staged);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a stored blob with `identity` into the file `out`; returns its length.
+    pub async fn open_to_file(
+        &self,
+        sha256: &str,
+        identity: &age::x25519::Identity,
+        out: &Path,
+    ) -> Result<u64, BlobError> {
+        let (file, staged) = self.local_file(sha256).await?;
+        let (identity, out) = (identity.clone(), out.to_owned());
+        let result = tokio::task::spawn_blocking(move || -> Result<u64, BlobError> {
+            let input = std::io::BufReader::new(file);
+            let output = std::io::BufWriter::new(std::fs::File::create(&out).map_err(io_err)?);
+            Ok(open_stream(&identity, input, output)?)
+        })
+        .await
+        .map_err(|e| BlobError::Io(e.to_string()))?;
+        if let Some(staged) = staged {
+            let _ = std::fs::remove_file(staged);
+        }
+        result
+    }
+
+    /// A readable file of the blob: the stored file itself for a local store, else
+    /// a staged download (returned so the caller removes it).
+    async fn local_file(
+        &self,
+        sha256: &str,
+    ) -> Result<(std::fs::File, Option<PathBuf>), BlobError> {
+        if !is_sha256_hex(sha256) {
+            return Err(BlobError::NotFound);
+        }
+        let got = self
+            .store
+            .get(&Self::key(sha256))
+            .await
+            .map_err(store_err)?;
+        match got.payload {
+            GetResultPayload::File(file, _) => Ok((file, None)),
+            GetResultPayload::Stream(mut stream) => {
+                let staged = self.staging_path();
+                let mut file = std::fs::File::create(&staged).map_err(io_err)?;
+                while let Some(chunk) = stream.next().await {
+                    file.write_all(&chunk.map_err(store_err)?).map_err(io_err)?;
+                }
+                Ok((std::fs::File::open(&staged).map_err(io_err)?, Some(staged)))
+            }
+        }
+    }
+
+    /// The blob's bytes as a stream, for sending.
+    pub async fn stream(
+        &self,
+        sha256: &str,
+    ) -> Result<impl Stream<Item = Result<Bytes, BlobError>> + Send + 'static, BlobError> {
+        if !is_sha256_hex(sha256) {
+            return Err(BlobError::NotFound);
+        }
+        let got = self
+            .store
+            .get(&Self::key(sha256))
+            .await
+            .map_err(store_err)?;
+        Ok(got.into_stream().map(|r| r.map_err(store_err)))
+    }
+}

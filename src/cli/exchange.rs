@@ -1,0 +1,111 @@
+//! `outbox` and `reconcile`: what an operator looks at when messages do not arrive.
+
+use std::path::Path;
+
+use super::CliError;
+use crate::node::{Node, NodeError};
+use crate::store::{StoreError, outbox};
+
+pub async fn outbox(dir: &Path) -> Result<(), CliError> {
+    let node = Node::open(dir).await?;
+    let result = async {
+        let mut conn = node
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::from)?;
+        let rows = outbox::summary(&mut conn).await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let error = outbox::last_error(&mut conn, &row.peer_id).await?;
+            out.push((row, error));
+        }
+        Ok::<_, StoreError>(out)
+    }
+    .await
+    .map_err(NodeError::from);
+    node.store.close().await;
+    let rows = result?;
+    if rows.is_empty() {
+        println!("no peers registered");
+        return Ok(());
+    }
+    let now = crate::store::millis(time::OffsetDateTime::now_utc());
+    println!(
+        "{:<20} {:>7} {:>12} {:>9} {:>9} {:>10}  LAST ERROR",
+        "PEER", "QUEUED", "OLDEST", "ATTEMPTS", "REJECTED", "DELIVERED"
+    );
+    for (row, error) in rows {
+        let oldest = row
+            .oldest_queued_at
+            .map(|t| age((now - t).max(0) / 1000))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "{:<20} {:>7} {:>12} {:>9} {:>9} {:>10}  {}",
+            row.peer_id,
+            row.queued,
+            oldest,
+            row.max_attempts.unwrap_or(0),
+            row.rejected,
+            row.delivered,
+            error.unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
+
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+pub async fn reconcile(dir: &Path, peer: &str) -> Result<(), CliError> {
+    let node = Node::open(dir).await?;
+    let result = crate::federation::reconcile::reconcile(&node, peer).await;
+    node.store.close().await;
+    let reports = result.map_err(|e| CliError::Failed(format!("reconcile with {peer}: {e}")))?;
+    let mut agree = true;
+    for r in &reports {
+        match r.first_difference {
+            None if r.in_flight > 0 => println!(
+                "{}: agree on {} envelopes; {} more queued, not yet received",
+                r.channel, r.theirs.seq, r.in_flight
+            ),
+            None => println!(
+                "{}: agree on {} envelopes (head {})",
+                r.channel,
+                r.ours.seq,
+                short(&r.ours.sha256)
+            ),
+            Some(seq) => {
+                agree = false;
+                println!(
+                    "{}: DIFFER from seq {seq} (ours: {} envelopes, head {}; theirs: {}, head {})",
+                    r.channel,
+                    r.ours.seq,
+                    short(&r.ours.sha256),
+                    r.theirs.seq,
+                    short(&r.theirs.sha256)
+                );
+            }
+        }
+    }
+    if agree {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!("transcripts with {peer} differ")))
+    }
+}
+
+fn short(hash: &str) -> &str {
+    if hash.is_empty() {
+        "-"
+    } else {
+        &hash[..hash.len().min(16)]
+    }
+}

@@ -1,0 +1,443 @@
+//! Sending: `send` writes a signed, sealed envelope to the outbox inside the
+//! caller's transaction; the courier delivers each peer's channel in order, for
+//! ever, with exponential backoff and jitter, and keeps the signed receipts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngExt;
+use sqlx::AnyConnection;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::client::{ClientError, PeerClient};
+use crate::crypto::keys::parse_age_recipient;
+use crate::crypto::seal::seal_bytes;
+use crate::node::Node;
+use crate::protocol::Descriptor;
+use crate::protocol::envelope::{
+    Digest, EnvelopeClaims, Head, KINDS, RECEIPT_TYP, ReceiptClaims, ReceiptStatus, envelope_sha256,
+};
+use crate::protocol::jws::{self, keys_of};
+use crate::store::channels::{self, Direction};
+use crate::store::{StoreError, millis, outbox, peers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A message to send: its kind (DESIGN §2), the case it concerns, its body (a JSON
+/// object with a `schema` member), and attachments already sealed to the peer and
+/// stored in the blob store.
+pub struct Message<'a> {
+    pub kind: &'a str,
+    pub case: Option<uuid::Uuid>,
+    pub body: &'a serde_json::Value,
+    pub blobs: &'a [Digest],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    pub jti: String,
+    pub seq: u64,
+    pub envelope_sha256: String,
+}
+
+/// The peer's age recipients, from its registered descriptor.
+pub fn peer_recipients(descriptor: &Descriptor) -> Result<Vec<age::x25519::Recipient>, SendError> {
+    descriptor
+        .age_recipients
+        .iter()
+        .map(|r| parse_age_recipient(r).map_err(|e| SendError::Invalid(e.to_string())))
+        .collect()
+}
+
+/// Queues `msg` for `peer_id` on `conn`, which should be the transaction of the
+/// change that causes it: the envelope exists exactly when the change does. Wake
+/// the courier with `node.outbox_ready.notify_one()` after the commit.
+pub async fn send(
+    conn: &mut AnyConnection,
+    node: &Node,
+    peer_id: &str,
+    msg: Message<'_>,
+    now: time::OffsetDateTime,
+) -> Result<Queued, SendError> {
+    if !KINDS.contains(&msg.kind) {
+        return Err(SendError::Invalid(format!(
+            "unknown message kind {:?}",
+            msg.kind
+        )));
+    }
+    if !msg
+        .body
+        .get("schema")
+        .is_some_and(serde_json::Value::is_string)
+    {
+        return Err(SendError::Invalid(
+            "a message body is a JSON object with a string `schema`".into(),
+        ));
+    }
+    let row = peers::get(conn, peer_id)
+        .await?
+        .ok_or_else(|| SendError::Invalid(format!("{peer_id} is not a registered peer")))?;
+    let descriptor: Descriptor = serde_json::from_str(&row.descriptor)
+        .map_err(|e| SendError::Invalid(format!("stored descriptor: {e}")))?;
+    for blob in msg.blobs {
+        match node.blobs.len(&blob.sha256).await {
+            Ok(Some(len)) if len == blob.len => {}
+            _ => {
+                return Err(SendError::Invalid(format!(
+                    "attachment {} is not in the blob store",
+                    blob.sha256
+                )));
+            }
+        }
+    }
+    let plaintext = serde_json::to_vec(msg.body).map_err(|e| SendError::Invalid(e.to_string()))?;
+    let sealed = seal_bytes(&peer_recipients(&descriptor)?, &plaintext)
+        .map_err(|e| SendError::Invalid(e.to_string()))?;
+
+    let head = channels::lock_head(conn, peer_id, Direction::Out).await?;
+    let claims = EnvelopeClaims {
+        iss: node.config.node_id.to_string(),
+        aud: peer_id.to_owned(),
+        jti: uuid::Uuid::now_v7().to_string(),
+        iat: now.unix_timestamp(),
+        kind: msg.kind.to_owned(),
+        case: msg.case.map(|c| c.to_string()),
+        seq: head.seq + 1,
+        prev: head.sha256.clone(),
+        body: Digest::of(&sealed),
+        blobs: msg.blobs.to_vec(),
+    };
+    let token = claims
+        .sign(&node.signing)
+        .map_err(|e| SendError::Invalid(e.to_string()))?;
+    let hash = envelope_sha256(&token);
+    let blobs =
+        serde_json::to_string(&claims.blobs).map_err(|e| SendError::Invalid(e.to_string()))?;
+    outbox::insert(
+        conn,
+        &outbox::OutRow {
+            peer_id: peer_id.to_owned(),
+            seq: claims.seq as i64,
+            jti: claims.jti.clone(),
+            kind: claims.kind.clone(),
+            case_id: claims.case.clone(),
+            jws: token,
+            envelope_sha256: hash.clone(),
+            body: STANDARD.encode(&sealed),
+            blobs,
+            state: "queued".into(),
+            created_at: millis(now),
+            attempts: 0,
+            next_attempt_at: millis(now),
+            last_error: None,
+            receipt: None,
+            receipt_status: None,
+            delivered_at: None,
+        },
+    )
+    .await?;
+    channels::advance(
+        conn,
+        peer_id,
+        Direction::Out,
+        &head,
+        &Head {
+            seq: claims.seq,
+            sha256: hash.clone(),
+        },
+    )
+    .await?;
+    Ok(Queued {
+        jti: claims.jti,
+        seq: claims.seq,
+        envelope_sha256: hash,
+    })
+}
+
+/// Delay before the next attempt after `attempts` failures: doubling from 1 s up
+/// to `max_ms` (5 minutes by default), times a random factor in [0.5, 1.5) so
+/// peers do not retry in step.
+pub fn backoff(attempts: i64, max_ms: u64) -> Duration {
+    let base_ms = (1000f64 * 2f64.powi(attempts.clamp(0, 20) as i32)).min(max_ms as f64);
+    Duration::from_secs_f64(base_ms / 1000.0 * rand::rng().random_range(0.5..1.5))
+}
+
+/// Runs until `stop` turns true.
+pub fn spawn_courier(node: Arc<Node>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut courier = Courier {
+            node,
+            clients: HashMap::new(),
+        };
+        loop {
+            let wake = courier.round().await;
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = courier.node.outbox_ready.notified() => {}
+                _ = tokio::time::sleep(wake) => {}
+            }
+        }
+    })
+}
+
+struct Courier {
+    node: Arc<Node>,
+    /// One client (and so one connection pool) per peer and descriptor.
+    clients: HashMap<String, (String, PeerClient, Descriptor)>,
+}
+
+/// Longest the courier sleeps without being woken.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+/// What one delivery attempt concluded.
+enum Attempt {
+    Delivered,
+    /// Resent from an earlier seq the peer asked for.
+    Resync,
+    Retry(String),
+    Rejected(String, String),
+}
+
+impl Courier {
+    /// Delivers what is due on every channel; returns how long to sleep.
+    async fn round(&mut self) -> Duration {
+        let peers = match self.node.store.pool().acquire().await {
+            Ok(mut conn) => peers::list(&mut conn).await.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "courier: database unavailable");
+                return IDLE_POLL;
+            }
+        };
+        let mut sleep = IDLE_POLL;
+        for peer in peers {
+            match self.deliver_channel(&peer).await {
+                Ok(Some(wait)) => sleep = sleep.min(wait),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(peer = %peer.node_id, error = %e, "courier: channel failed")
+                }
+            }
+        }
+        sleep
+    }
+
+    fn client(&mut self, peer: &peers::PeerRow) -> Result<(PeerClient, Descriptor), String> {
+        if let Some((fp, client, d)) = self.clients.get(&peer.node_id)
+            && *fp == peer.fingerprint
+        {
+            return Ok((client.clone(), d.clone()));
+        }
+        let descriptor: Descriptor =
+            serde_json::from_str(&peer.descriptor).map_err(|e| e.to_string())?;
+        let client = PeerClient::new(
+            &peer.federation_url,
+            &descriptor.tls_ca,
+            &self.node.tls.identity_pem(),
+        )
+        .map_err(|e| e.to_string())?;
+        self.clients.insert(
+            peer.node_id.clone(),
+            (peer.fingerprint.clone(), client.clone(), descriptor.clone()),
+        );
+        Ok((client, descriptor))
+    }
+
+    /// Sends the channel's envelopes in order until it is empty (`None`), blocked by
+    /// a rejection (`None`), or must wait (`Some(delay)`).
+    async fn deliver_channel(&mut self, peer: &peers::PeerRow) -> Result<Option<Duration>, String> {
+        loop {
+            let mut conn = self
+                .node
+                .store
+                .pool()
+                .acquire()
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(row) = outbox::first_undelivered(&mut conn, &peer.node_id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(None);
+            };
+            drop(conn);
+            if row.state == "rejected" {
+                return Ok(None);
+            }
+            let now = millis(time::OffsetDateTime::now_utc());
+            if row.next_attempt_at > now {
+                return Ok(Some(Duration::from_millis(
+                    (row.next_attempt_at - now) as u64,
+                )));
+            }
+            let (client, descriptor) = self.client(peer)?;
+            let outcome = self.attempt(&client, &descriptor, &row).await;
+            let mut conn = self
+                .node
+                .store
+                .pool()
+                .acquire()
+                .await
+                .map_err(|e| e.to_string())?;
+            match outcome {
+                Attempt::Delivered | Attempt::Resync => {}
+                Attempt::Retry(error) => {
+                    let wait = backoff(row.attempts, self.node.config.federation.retry_max_ms);
+                    let next = millis(time::OffsetDateTime::now_utc()) + wait.as_millis() as i64;
+                    tracing::info!(peer = %peer.node_id, seq = row.seq, attempts = row.attempts + 1, error = %error, "delivery failed; will retry");
+                    outbox::mark_failed(&mut conn, &peer.node_id, row.seq, &error, next)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    self.node.events.failed_attempts.send_modify(|n| *n += 1);
+                    return Ok(Some(wait));
+                }
+                Attempt::Rejected(receipt, reason) => {
+                    tracing::error!(peer = %peer.node_id, seq = row.seq, reason = %reason, "envelope rejected by the peer; channel held for an operator");
+                    outbox::mark_rejected(
+                        &mut conn,
+                        &peer.node_id,
+                        row.seq,
+                        &receipt,
+                        &format!("rejected: {reason}"),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        client: &PeerClient,
+        descriptor: &Descriptor,
+        row: &outbox::OutRow,
+    ) -> Attempt {
+        let blobs: Vec<Digest> = match serde_json::from_str(&row.blobs) {
+            Ok(b) => b,
+            Err(e) => return Attempt::Retry(format!("stored blob list: {e}")),
+        };
+        for blob in &blobs {
+            if let Err(e) = self.upload_blob(client, blob).await {
+                return Attempt::Retry(e);
+            }
+        }
+        let (status, text) = match client.post_envelope(&row.jws, &row.body).await {
+            Ok(r) => r,
+            Err(e) => return Attempt::Retry(e.to_string()),
+        };
+        if status >= 500 {
+            return Attempt::Retry(format!("peer answered {status}"));
+        }
+        let receipt: ReceiptClaims = match jws::verify(&text, RECEIPT_TYP, keys_of(descriptor)) {
+            Ok(r) => r,
+            Err(e) => {
+                return Attempt::Retry(format!(
+                    "peer answered {status} without a valid receipt: {e}"
+                ));
+            }
+        };
+        let ours = self.node.config.node_id.as_str();
+        if receipt.iss != descriptor.node_id
+            || receipt.aud != ours
+            || receipt.envelope_sha256 != row.envelope_sha256
+        {
+            return Attempt::Retry("receipt is not for this envelope".into());
+        }
+        let now = millis(time::OffsetDateTime::now_utc());
+        let mut conn = match self.node.store.pool().acquire().await {
+            Ok(c) => c,
+            Err(e) => return Attempt::Retry(e.to_string()),
+        };
+        match receipt.status {
+            ReceiptStatus::Accepted | ReceiptStatus::Duplicate => {
+                let status = if receipt.status == ReceiptStatus::Accepted {
+                    "accepted"
+                } else {
+                    "duplicate"
+                };
+                match outbox::mark_delivered(&mut conn, &row.peer_id, row.seq, &text, status, now)
+                    .await
+                {
+                    Ok(()) => {
+                        tracing::debug!(peer = %row.peer_id, seq = row.seq, status, "delivered");
+                        self.node.events.delivered.send_modify(|n| *n += 1);
+                        Attempt::Delivered
+                    }
+                    Err(e) => Attempt::Retry(e.to_string()),
+                }
+            }
+            ReceiptStatus::Rejected => match receipt.reason.as_str() {
+                "missing_blob" => Attempt::Retry("peer is missing an attachment".into()),
+                "seq_gap"
+                    if receipt.expected_seq >= 1 && (receipt.expected_seq as i64) < row.seq =>
+                {
+                    // The peer lost envelopes we had delivered (a restore): send
+                    // again from where it stands; what it holds comes back duplicate.
+                    match outbox::requeue_from(
+                        &mut conn,
+                        &row.peer_id,
+                        receipt.expected_seq as i64,
+                        now,
+                    )
+                    .await
+                    {
+                        Ok(n) => {
+                            tracing::warn!(peer = %row.peer_id, from = receipt.expected_seq, resent = n, "peer behind; resending");
+                            Attempt::Resync
+                        }
+                        Err(e) => Attempt::Retry(e.to_string()),
+                    }
+                }
+                reason => Attempt::Rejected(text, reason.to_owned()),
+            },
+        }
+    }
+
+    async fn upload_blob(&self, client: &PeerClient, blob: &Digest) -> Result<(), String> {
+        if client
+            .head_blob(&blob.sha256)
+            .await
+            .map_err(|e| e.to_string())?
+            == Some(blob.len)
+        {
+            return Ok(());
+        }
+        let stream = self
+            .node
+            .blobs
+            .stream(&blob.sha256)
+            .await
+            .map_err(|e| e.to_string())?;
+        client
+            .put_blob(&blob.sha256, blob.len, stream)
+            .await
+            .map_err(|e: ClientError| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_doubles_up_to_the_ceiling_with_jitter() {
+        for _ in 0..100 {
+            let first = backoff(0, 300_000).as_millis();
+            assert!((500..1500).contains(&first), "{first}");
+            let later = backoff(30, 300_000).as_millis();
+            assert!((150_000..450_000).contains(&later), "{later}");
+            assert!(backoff(30, 400).as_millis() < 600);
+        }
+    }
+}
