@@ -5,6 +5,8 @@
 set -euo pipefail
 
 need_apt=()
+# The reference age tool: a test checks that it opens what Mittaphap seals.
+command -v age >/dev/null || need_apt+=(age)
 command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust 1.94 or newer (rustup)" >&2; exit 1; }
 command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v pg_ctlcluster >/dev/null || command -v pg_isready >/dev/null || need_apt+=(postgresql)
