@@ -103,7 +103,10 @@ impl Blobs {
             }
             if let Some(root) = &self.local_root {
                 // The same layout LocalFileSystem reads: ROOT/sha256/ab/<sha256>.
-                let dest = root.join("sha256").join(&digest.sha256[..2]).join(&digest.sha256);
+                let dest = root
+                    .join("sha256")
+                    .join(&digest.sha256[..2])
+                    .join(&digest.sha256);
                 if let Some(parent) = dest.parent() {
                     tokio::fs::create_dir_all(parent).await.map_err(io_err)?;
                 }

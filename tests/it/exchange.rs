@@ -427,6 +427,18 @@ async fn big_attachment_memory_stays_flat(backend: Backend) {
     let peak = proc_status_kib("VmHWM");
     let growth_mib = peak.saturating_sub(before) as f64 / 1024.0;
     assert_eq!(sha256_file(&opened), plain_sha);
+    let published: Descriptor = serde_json::from_str(&la.descriptor()).unwrap();
+    let row = outbox_row(&a, "la-molsw", 1).await;
+    let receipt: ReceiptClaims = jws::verify(
+        row.receipt.as_deref().unwrap(),
+        RECEIPT_TYP,
+        keys_of(&published),
+    )
+    .unwrap();
+    assert_eq!(
+        (receipt.status, receipt.envelope_sha256.as_str()),
+        (ReceiptStatus::Accepted, row.envelope_sha256.as_str())
+    );
     println!(
         "attachment {mib} MiB: sealed in {:.1} s, delivered at {:.1} s ({:.0} MiB/s end to end to receipt), opened at {:.1} s; \
          peak RSS {:.0} MiB, {growth_mib:.1} MiB above the start (two nodes in one process)",
@@ -456,3 +468,93 @@ fn proc_status_kib(field: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// The receiver comes back from an older backup: it lost envelopes it had
+/// receipted. Its `seq_gap` receipt names the seq it expects, and the sender sends
+/// again from there.
+async fn sender_resends_to_a_restored_receiver(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th, mut la) = pair(root.path(), &dbs);
+    let (a, a_run) = th.start().await;
+    let (b, b_run) = la.start().await;
+    for i in 1..=3 {
+        queue_note(&a, "la-molsw", &format!("note {i}"), &[]).await;
+    }
+    wait_for(&a.events.delivered, 3, "deliveries").await;
+
+    // la-molsw loses envelopes 2 and 3, as if restored from a backup taken after 1.
+    let first_hash = inbox_of(&b, "th-msdhs").await[0].envelope_sha256.clone();
+    let mut tx = b.store.begin().await.unwrap();
+    sqlx::query("DELETE FROM inbox WHERE peer_id = 'th-msdhs' AND seq > 1")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE channels SET seq = 1, sha256 = $1 WHERE peer_id = 'th-msdhs' AND direction = 'in'",
+    )
+    .bind(&first_hash)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    queue_note(&a, "la-molsw", "note 4", &[]).await;
+    wait_for(&a.events.delivered, 6, "deliveries (4, then 2 and 3 again)").await;
+    let texts: Vec<String> = inbox_of(&b, "th-msdhs")
+        .await
+        .iter()
+        .map(|r| note_text(&b, r))
+        .collect();
+    assert_eq!(texts, ["note 1", "note 2", "note 3", "note 4"]);
+    let out = mittaphap(&["reconcile", "--dir", th.dir_str(), "--peer", "la-molsw"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    a_run.shutdown().await.unwrap();
+    b_run.shutdown().await.unwrap();
+}
+on_both_backends!(sender_resends_to_a_restored_receiver);
+
+/// A `mittaphap serve` process is killed (SIGKILL) with envelopes committed but not
+/// delivered; started again, it delivers them, once each.
+async fn sender_process_killed_then_restarted(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th, mut la) = pair(root.path(), &dbs);
+    th.release_ports();
+    la.release_ports();
+    let serve = |dir: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mittaphap"))
+            .args(["serve", "--dir", dir])
+            .env("MITTAPHAP_RETRY_MAX_MS", "300")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // The sender runs while the receiver is down, so nothing can leave.
+    let mut sender = serve(th.dir_str());
+    let a = th.open().await;
+    for i in 1..=3 {
+        queue_note(&a, "la-molsw", &format!("note {i}"), &[]).await;
+    }
+    a.store.close().await;
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+
+    let (b, b_run) = la.start().await;
+    assert!(inbox_of(&b, "th-msdhs").await.is_empty());
+    let mut sender = serve(th.dir_str());
+    wait_for(&b.events.accepted, 3, "envelopes accepted").await;
+    let texts: Vec<String> = inbox_of(&b, "th-msdhs")
+        .await
+        .iter()
+        .map(|r| note_text(&b, r))
+        .collect();
+    assert_eq!(texts, ["note 1", "note 2", "note 3"]);
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+    b_run.shutdown().await.unwrap();
+}
+on_both_backends!(sender_process_killed_then_restarted);

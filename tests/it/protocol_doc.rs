@@ -72,14 +72,26 @@ fn worked_example_in_protocol_md_is_exact() {
 fn envelope_example_in_protocol_md_is_exact() {
     use base64::Engine;
     use mittaphap::crypto::seal::open_bytes;
-    use mittaphap::protocol::envelope::{Digest, EnvelopeClaims, ReceiptClaims, ReceiptStatus, envelope_sha256};
+    use mittaphap::protocol::envelope::{
+        Digest, EnvelopeClaims, ReceiptClaims, ReceiptStatus, envelope_sha256,
+    };
 
     let sender = SigningKey::from_pkcs8_pem(&fixture("signing.key")).unwrap();
     let receiver = SigningKey::from_pkcs8_pem(&fixture("receiver/signing.key")).unwrap();
-    let identity = mittaphap::crypto::keys::AgeIdentity::from_file_text(&fixture("receiver/age-identity.txt")).unwrap();
-    let body = std::fs::read(format!("{}/tests/fixtures/example/body.age", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let identity =
+        mittaphap::crypto::keys::AgeIdentity::from_file_text(&fixture("receiver/age-identity.txt"))
+            .unwrap();
+    let body = std::fs::read(format!(
+        "{}/tests/fixtures/example/body.age",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let plaintext = fixture("body.json");
-    assert_eq!(open_bytes(identity.identity(), &body).unwrap(), plaintext.as_bytes(), "the reference tool's ciphertext opens");
+    assert_eq!(
+        open_bytes(identity.identity(), &body).unwrap(),
+        plaintext.as_bytes(),
+        "the reference tool's ciphertext opens"
+    );
 
     let claims = EnvelopeClaims {
         iss: "th-example".into(),
@@ -109,24 +121,41 @@ fn envelope_example_in_protocol_md_is_exact() {
     let receipt = receipt_claims.sign(&receiver).unwrap();
     let expected = [
         ("receiver signing key", fixture("receiver/signing.key")),
-        ("receiver age identity", fixture("receiver/age-identity.txt")),
+        (
+            "receiver age identity",
+            fixture("receiver/age-identity.txt"),
+        ),
         ("receiver kid", receiver.kid()),
         ("receiver public key", receiver.public_b64url()),
         ("body plaintext", plaintext.clone()),
-        ("body base64", base64::engine::general_purpose::STANDARD.encode(&body)),
+        (
+            "body base64",
+            base64::engine::general_purpose::STANDARD.encode(&body),
+        ),
         ("body sha256", claims.body.sha256.clone()),
         ("envelope claims", serde_json::to_string(&claims).unwrap()),
-        ("receipt claims", serde_json::to_string(&receipt_claims).unwrap()),
+        (
+            "receipt claims",
+            serde_json::to_string(&receipt_claims).unwrap(),
+        ),
         ("envelope JWS", envelope),
         ("envelope sha256", hash),
         ("receipt JWS", receipt),
     ];
-    let doc = std::fs::read_to_string(format!("{}/docs/protocol.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let missing: Vec<_> = expected.iter().filter(|(_, v)| !doc.contains(v.trim())).collect();
+    let doc = std::fs::read_to_string(format!("{}/docs/protocol.md", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(_, v)| !doc.contains(v.trim()))
+        .collect();
     for (what, value) in &missing {
         eprintln!("--- {what} not found in docs/protocol.md; the exact value is:\n{value}\n");
     }
-    assert!(missing.is_empty(), "docs/protocol.md is out of date: {} values differ", missing.len());
+    assert!(
+        missing.is_empty(),
+        "docs/protocol.md is out of date: {} values differ",
+        missing.len()
+    );
 }
 
 /// What we seal, the reference `age` tool opens (when it is installed, as
@@ -138,18 +167,31 @@ fn reference_age_tool_opens_what_we_seal() {
         return;
     };
     assert!(which.status.success());
-    let identity = mittaphap::crypto::keys::AgeIdentity::from_file_text(&fixture("receiver/age-identity.txt")).unwrap();
+    let identity =
+        mittaphap::crypto::keys::AgeIdentity::from_file_text(&fixture("receiver/age-identity.txt"))
+            .unwrap();
     let plaintext = "ສະບາຍດີ / สวัสดี / hello".repeat(1000);
-    let sealed = mittaphap::crypto::seal::seal_bytes(&[identity.identity().to_public()], plaintext.as_bytes()).unwrap();
+    let sealed = mittaphap::crypto::seal::seal_bytes(
+        &[identity.identity().to_public()],
+        plaintext.as_bytes(),
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sealed.age");
     std::fs::write(&file, &sealed).unwrap();
     let out = std::process::Command::new("age")
         .args(["-d", "-i"])
-        .arg(format!("{}/tests/fixtures/example/receiver/age-identity.txt", env!("CARGO_MANIFEST_DIR")))
+        .arg(format!(
+            "{}/tests/fixtures/example/receiver/age-identity.txt",
+            env!("CARGO_MANIFEST_DIR")
+        ))
         .arg(&file)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8(out.stdout).unwrap(), plaintext);
 }
