@@ -2,5 +2,6 @@
 //! axum, sqlx, tokio or reqwest; time and ids arrive as parameters.
 
 pub mod ids;
+pub mod sop;
 
 pub use ids::{Country, NodeId};
