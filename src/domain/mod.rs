@@ -2,6 +2,8 @@
 //! axum, sqlx, tokio or reqwest; time and ids arrive as parameters.
 
 pub mod ids;
+pub mod messages;
 pub mod sop;
+pub mod vocab;
 
 pub use ids::{Country, NodeId};

@@ -1,0 +1,478 @@
+//! Message bodies, versioned by their `schema` (`KIND/1`), parsed at the boundary
+//! into types: a body that parses is complete and uses the vocabularies. Errors
+//! name the field (`person.gender`, `origin.province`, …).
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::sop::Kind;
+use super::vocab::{
+    Crossing, Date, Exploitation, FuzzyDate, Gender, MeansOfControl, Names, ProvinceCode,
+};
+
+/// A refused body: the field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct BodyError {
+    pub field: String,
+    pub message: String,
+}
+
+fn err(field: impl Into<String>, message: impl Into<String>) -> BodyError {
+    BodyError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// The body of each kind of message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Body {
+    Referral(Box<Referral>),
+    Acknowledgement(Acknowledgement),
+    Verification(Verification),
+    Decline(Reasoned),
+    ReturnPlan(ReturnPlan),
+    ReturnCounterproposal(Counterproposal),
+    ReturnConfirmation(ReturnConfirmation),
+    Handover(Handover),
+    Reception(Reception),
+    ReintegrationUpdate(ReintegrationUpdate),
+    Closure(Closure),
+    Withdrawal(Withdrawal),
+    Note(Note),
+    ProsecutionUpdate(ProsecutionUpdate),
+    TestimonyArrangement(TestimonyArrangement),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Referral {
+    pub schema: String,
+    pub person: Person,
+    #[serde(default)]
+    pub identity_documents: Vec<IdentityDocument>,
+    pub origin: Origin,
+    #[serde(default)]
+    pub family_contacts: Vec<FamilyContact>,
+    pub exploitation: ExploitationSummary,
+    pub needs: String,
+    /// Left out of what is sent without `health_information` consent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_case: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    pub names: Names,
+    pub gender: Gender,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_date: Option<FuzzyDate>,
+    /// Age when identified, in years.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_at_identification: Option<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityDocument {
+    pub kind: String,
+    pub number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    pub province: ProvinceCode,
+    #[serde(default)]
+    pub district: String,
+    #[serde(default)]
+    pub village: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FamilyContact {
+    pub relation: String,
+    pub names: Names,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExploitationSummary {
+    pub types: Vec<Exploitation>,
+    #[serde(default)]
+    pub means_of_control: Vec<MeansOfControl>,
+    pub summary: String,
+}
+
+/// An attachment listed in a body: the sealed blob and what it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentRef {
+    pub sha256: String,
+    pub len: u64,
+    pub file_name: String,
+    pub media_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledgement {
+    pub schema: String,
+    pub receiving_organisation: String,
+    pub case_worker_ref: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    Family,
+    Shelter,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verification {
+    pub schema: String,
+    /// Nationality and identity confirmed.
+    pub identity_confirmed: bool,
+    pub family_traced: bool,
+    pub family_assessment: String,
+    pub placement: Placement,
+}
+
+/// Bodies that only give a reason (`decline/1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reasoned {
+    pub schema: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnPlan {
+    pub schema: String,
+    pub date: Date,
+    pub crossing: Crossing,
+    pub escorts: String,
+    pub travel_document: String,
+    #[serde(default)]
+    pub needs_on_arrival: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counterproposal {
+    pub schema: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossing: Option<Crossing>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnConfirmation {
+    pub schema: String,
+    pub reception_team: String,
+    pub transit_centre: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handover {
+    pub schema: String,
+    /// RFC 3339 time of the handover.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub crossing: Crossing,
+    pub escorts: String,
+    pub record: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reception {
+    pub schema: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: time::OffsetDateTime,
+    pub transit_centre: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReintegrationUpdate {
+    pub schema: String,
+    /// Months since the return (follow-ups at 1, 3, 6 and 12 months).
+    pub month: u8,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosureOutcome {
+    Reintegrated,
+    LostToFollowUp,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Closure {
+    pub schema: String,
+    pub outcome: ClosureOutcome,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawalReason {
+    ConsentWithdrawn,
+    Absconded,
+    Deceased,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawal {
+    pub schema: String,
+    pub reason: WithdrawalReason,
+    #[serde(default)]
+    pub note: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    pub schema: String,
+    pub text: String,
+}
+
+/// Milestones of the criminal case (DESIGN §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Milestone {
+    ComplaintFiled,
+    Investigation,
+    ChargesFiled,
+    TrialScheduled,
+    TestimonyRequested,
+    TestimonyGiven,
+    VerdictConvicted,
+    VerdictAcquitted,
+    CompensationClaimed,
+    CompensationAwarded,
+    CompensationPaid,
+    Appeal,
+    ProsecutionClosed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProsecutionUpdate {
+    pub schema: String,
+    pub milestone: Milestone,
+    pub date: Date,
+    #[serde(default)]
+    pub details: String,
+    /// Amounts in Thai baht, whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_thb: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrangement {
+    VideoLink,
+    TravelWithEscort,
+    Declined,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestimonyArrangement {
+    pub schema: String,
+    pub arrangement: Arrangement,
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Parses and checks the body of a `kind` message.
+pub fn parse(kind: Kind, json: &serde_json::Value) -> Result<Body, BodyError> {
+    let expected = format!("{}/1", kind.as_str());
+    match json.get("schema").and_then(serde_json::Value::as_str) {
+        Some(s) if s == expected => {}
+        Some(s) => return Err(err("schema", format!("{s:?} is not {expected:?}"))),
+        None => return Err(err("schema", format!("required: {expected:?}"))),
+    }
+    let body = match kind {
+        Kind::Referral => Body::Referral(Box::new(typed(json)?)),
+        Kind::Acknowledgement => Body::Acknowledgement(typed(json)?),
+        Kind::Verification => Body::Verification(typed(json)?),
+        Kind::Decline => Body::Decline(typed(json)?),
+        Kind::ReturnPlan => Body::ReturnPlan(typed(json)?),
+        Kind::ReturnCounterproposal => Body::ReturnCounterproposal(typed(json)?),
+        Kind::ReturnConfirmation => Body::ReturnConfirmation(typed(json)?),
+        Kind::Handover => Body::Handover(typed(json)?),
+        Kind::Reception => Body::Reception(typed(json)?),
+        Kind::ReintegrationUpdate => Body::ReintegrationUpdate(typed(json)?),
+        Kind::Closure => Body::Closure(typed(json)?),
+        Kind::Withdrawal => Body::Withdrawal(typed(json)?),
+        Kind::Note => Body::Note(typed(json)?),
+        Kind::ProsecutionUpdate => Body::ProsecutionUpdate(typed(json)?),
+        Kind::TestimonyArrangement => Body::TestimonyArrangement(typed(json)?),
+    };
+    body.check()?;
+    Ok(body)
+}
+
+fn typed<T: DeserializeOwned>(json: &serde_json::Value) -> Result<T, BodyError> {
+    serde_path_to_error::deserialize(json).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        // serde names a missing field in the message, at its parent's path.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|m| m.split('`').next())
+            .map(str::to_owned);
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name,
+            (".", None) => "body".to_owned(),
+            (parent, Some(name)) => format!("{parent}.{name}"),
+            (parent, None) => parent.to_owned(),
+        };
+        err(field, message)
+    })
+}
+
+fn text(field: &str, value: &str, max: usize) -> Result<(), BodyError> {
+    if value.trim().is_empty() {
+        return Err(err(field, "required"));
+    }
+    if value.chars().count() > max {
+        return Err(err(field, format!("at most {max} characters")));
+    }
+    Ok(())
+}
+
+const SHORT: usize = 500;
+const LONG: usize = 20_000;
+
+impl Body {
+    /// Checks beyond types: required texts, at least one exploitation type, …
+    fn check(&self) -> Result<(), BodyError> {
+        match self {
+            Body::Referral(r) => {
+                r.person
+                    .names
+                    .check("person.names")
+                    .map_err(|m| split(&m))?;
+                if r.person.age_at_identification.is_some_and(|a| a > 120) {
+                    return Err(err("person.age_at_identification", "at most 120"));
+                }
+                if r.exploitation.types.is_empty() {
+                    return Err(err(
+                        "exploitation.types",
+                        "at least one type of exploitation",
+                    ));
+                }
+                text("exploitation.summary", &r.exploitation.summary, LONG)?;
+                text("needs", &r.needs, LONG)?;
+                for (i, c) in r.family_contacts.iter().enumerate() {
+                    c.names
+                        .check(&format!("family_contacts[{i}].names"))
+                        .map_err(|m| split(&m))?;
+                    text(
+                        &format!("family_contacts[{i}].relation"),
+                        &c.relation,
+                        SHORT,
+                    )?;
+                }
+                for (i, a) in r.attachments.iter().enumerate() {
+                    if !crate::protocol::envelope::is_sha256_hex(&a.sha256) {
+                        return Err(err(
+                            format!("attachments[{i}].sha256"),
+                            "64 lowercase hex digits",
+                        ));
+                    }
+                    text(&format!("attachments[{i}].file_name"), &a.file_name, SHORT)?;
+                }
+                Ok(())
+            }
+            Body::Acknowledgement(a) => {
+                text("receiving_organisation", &a.receiving_organisation, SHORT)?;
+                text("case_worker_ref", &a.case_worker_ref, SHORT)
+            }
+            Body::Verification(v) => text("family_assessment", &v.family_assessment, LONG),
+            Body::Decline(d) => text("reason", &d.reason, LONG),
+            Body::ReturnPlan(p) => {
+                p.crossing.check("crossing").map_err(|m| split(&m))?;
+                text("escorts", &p.escorts, SHORT)?;
+                text("travel_document", &p.travel_document, SHORT)
+            }
+            Body::ReturnCounterproposal(c) => {
+                if c.date.is_none() && c.crossing.is_none() {
+                    return Err(err("date", "propose another date or crossing"));
+                }
+                if let Some(crossing) = &c.crossing {
+                    crossing.check("crossing").map_err(|m| split(&m))?;
+                }
+                text("reason", &c.reason, LONG)
+            }
+            Body::ReturnConfirmation(c) => {
+                text("reception_team", &c.reception_team, SHORT)?;
+                text("transit_centre", &c.transit_centre, SHORT)
+            }
+            Body::Handover(h) => {
+                h.crossing.check("crossing").map_err(|m| split(&m))?;
+                text("record", &h.record, LONG)
+            }
+            Body::Reception(r) => text("transit_centre", &r.transit_centre, SHORT),
+            Body::ReintegrationUpdate(u) => {
+                if !(1..=60).contains(&u.month) {
+                    return Err(err("month", "months since the return, 1 to 60"));
+                }
+                text("summary", &u.summary, LONG)
+            }
+            Body::Note(n) => text("text", &n.text, LONG),
+            Body::Closure(_)
+            | Body::Withdrawal(_)
+            | Body::ProsecutionUpdate(_)
+            | Body::TestimonyArrangement(_) => Ok(()),
+        }
+    }
+
+    /// The move this body makes, for the state machine.
+    pub fn sop_move(&self, kind: Kind) -> super::sop::Move {
+        match self {
+            Body::Verification(v) => super::sop::Move::verification(v.identity_confirmed),
+            _ => super::sop::Move::of(kind),
+        }
+    }
+}
+
+/// Vocabulary checks report "field: message"; keep the two apart.
+fn split(message: &str) -> BodyError {
+    match message.split_once(": ") {
+        Some((field, rest)) => err(field, rest),
+        None => err("body", message),
+    }
+}
+
+#[cfg(test)]
+#[path = "messages_tests.rs"]
+mod tests;
