@@ -221,10 +221,10 @@ impl Names {
             ("th", &self.th, '\u{0E00}'..='\u{0E7F}'),
         ];
         for (key, value, range) in checks {
-            if let Some(v) = value {
-                if v.trim().is_empty() || v.chars().count() > 200 || !in_script(v, range) {
-                    return Err(format!("{field}.{key}: 1 to 200 characters of that script"));
-                }
+            if let Some(v) = value
+                && (v.trim().is_empty() || v.chars().count() > 200 || !in_script(v, range))
+            {
+                return Err(format!("{field}.{key}: 1 to 200 characters of that script"));
             }
         }
         if let Some(v) = &self.latin {
