@@ -2,6 +2,7 @@
 //! trafficking between Thailand and Lao PDR. One node per country; see docs/architecture.md.
 
 pub mod blobs; // sealed attachments, content-addressed in an object store
+pub mod cases; // moves on cases: ours and the peer's, one state machine
 pub mod cli; // command line: init, descriptor, peer, serve
 pub mod config; // node.toml plus MITTAPHAP_* environment overrides
 pub mod crypto; // keys, signing, hashing, certificates

@@ -193,6 +193,19 @@ async fn check_and_store(
         Err(r) => return Ok(Err(r)),
     };
     let at = millis(now);
+    // The move, applied to its case in this same transaction: exactly once.
+    let applied = crate::cases::apply_incoming(
+        &mut tx,
+        &state.node,
+        &peer.node_id,
+        &claims.kind,
+        claims.case.as_deref(),
+        &body,
+        &claims.jti,
+        now,
+    )
+    .await
+    .map_err(|e| StoreError::Conflict(e.to_string()))?;
     let row = inbox::InRow {
         peer_id: peer.node_id.clone(),
         seq: claims.seq as i64,
@@ -204,9 +217,9 @@ async fn check_and_store(
         body: req.body.clone(),
         receipt: receipt.clone(),
         received_at: at,
-        // A note changes no state: storing it is applying it. Other kinds wait for
-        // the case rules to apply them.
-        applied_at: (claims.kind == "note").then_some(at),
+        // Processed: applied to its case, superseded or flagged, or (a note without
+        // a case, a checkpoint) stored, which is all it asks.
+        applied_at: Some(at),
     };
     inbox::insert(&mut tx, &row).await?;
     let new_head = Head {
@@ -216,7 +229,8 @@ async fn check_and_store(
     channels::advance(&mut tx, &peer.node_id, Direction::In, &head, &new_head).await?;
     tx.commit().await?;
     state.node.events.accepted.send_modify(|n| *n += 1);
-    tracing::info!(peer = %peer.node_id, seq = claims.seq, kind = %claims.kind, "envelope accepted");
+    let outcome = applied.unwrap_or("stored");
+    tracing::info!(peer = %peer.node_id, seq = claims.seq, kind = %claims.kind, outcome, "envelope accepted");
     Ok(Ok(Outcome::Receipt {
         status: StatusCode::OK,
         jws: receipt,

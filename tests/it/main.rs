@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod cases;
 mod cli;
 mod exchange;
 mod federation_door;

@@ -1,0 +1,359 @@
+//! Cases: the moves our case workers make and the moves that arrive from the peer,
+//! decided by the same state machine (`domain::sop`) on both nodes. A move, its
+//! timeline entry and the envelope it sends commit in one transaction. What
+//! identifies a person is sealed to this node before it reaches the database.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sqlx::AnyConnection;
+
+use crate::crypto::seal::{open_bytes, seal_bytes};
+use crate::domain::messages::{self, Body, BodyError};
+use crate::domain::sop::{self, Arrival, Kind, Refusal, Side, State, Status};
+use crate::federation::outbox::{Message, SendError, send};
+use crate::node::Node;
+use crate::store::cases::{self, CaseRow, EventRow};
+use crate::store::{StoreError, millis, peers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("no such case")]
+    NotFound,
+    #[error("unknown message kind {0:?}")]
+    UnknownKind(String),
+    #[error(transparent)]
+    Invalid(#[from] BodyError),
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("sealing failed")]
+    Seal,
+}
+
+impl From<sqlx::Error> for CaseError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError::Db(e))
+    }
+}
+
+impl From<SendError> for CaseError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Store(e) => Self::Store(e),
+            SendError::Invalid(m) => Self::Conflict(m),
+        }
+    }
+}
+
+fn side_name(side: Side) -> String {
+    side.as_str().to_owned()
+}
+
+fn parse_side(s: &str) -> Side {
+    if s == "home" { Side::Home } else { Side::Host }
+}
+
+pub fn status_of(row: &CaseRow) -> Status {
+    Status {
+        state: State::parse(&row.state).unwrap_or(State::Draft),
+        turn: row.turn.as_deref().map(parse_side),
+    }
+}
+
+fn seal_to_self(node: &Node, plaintext: &[u8]) -> Result<String, CaseError> {
+    let sealed =
+        seal_bytes(&[node.age.identity().to_public()], plaintext).map_err(|_| CaseError::Seal)?;
+    Ok(STANDARD.encode(sealed))
+}
+
+/// Opens a value this node sealed to itself (an authorised read; audit it).
+pub fn open_sealed(node: &Node, sealed: &str) -> Option<serde_json::Value> {
+    let bytes = STANDARD.decode(sealed).ok()?;
+    serde_json::from_slice(&open_bytes(node.age.identity(), &bytes).ok()?).ok()
+}
+
+/// Copies into the clear columns what the statistics may know of a body.
+fn clear_facts(row: &mut CaseRow, body: &Body) {
+    fn name<T: serde::Serialize>(v: &T) -> Option<String> {
+        serde_json::to_value(v)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+    }
+    match body {
+        Body::Referral(r) => {
+            row.gender = name(&r.person.gender);
+            row.age_at_identification = r.person.age_at_identification.map(i64::from);
+            row.exploitation_types = Some(
+                r.exploitation
+                    .types
+                    .iter()
+                    .filter_map(name)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            row.province_of_origin = Some(r.origin.province.as_str().to_owned());
+        }
+        Body::ReturnPlan(p) => row.crossing_point = name(&p.crossing.point),
+        Body::ReturnCounterproposal(c) => {
+            if let Some(c) = &c.crossing {
+                row.crossing_point = name(&c.point);
+            }
+        }
+        Body::Handover(h) => row.crossing_point = name(&h.crossing.point),
+        Body::ProsecutionUpdate(p) => row.prosecution_milestone = name(&p.milestone),
+        _ => {}
+    }
+}
+
+/// Opens a draft referral on our (host) side, for `home_node`. Returns the case id.
+pub async fn create_draft(
+    node: &Node,
+    home_node: &str,
+    referral: &serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<uuid::Uuid, CaseError> {
+    let body = messages::parse(Kind::Referral, referral)?;
+    let case_id = uuid::Uuid::now_v7();
+    let plaintext = serde_json::to_vec(referral).map_err(|_| CaseError::Seal)?;
+    let mut tx = node.store.begin().await?;
+    if peers::get(&mut tx, home_node).await?.is_none() {
+        return Err(CaseError::Conflict(format!(
+            "{home_node} is not a registered peer"
+        )));
+    }
+    let mut row = CaseRow {
+        case_id: case_id.to_string(),
+        host_node: node.config.node_id.to_string(),
+        home_node: home_node.to_owned(),
+        our_side: side_name(Side::Host),
+        state: State::Draft.as_str().to_owned(),
+        turn: Some(side_name(Side::Host)),
+        gender: None,
+        age_at_identification: None,
+        exploitation_types: None,
+        province_of_origin: None,
+        crossing_point: None,
+        prosecution_milestone: None,
+        sealed: seal_to_self(node, &plaintext)?,
+        created_at: millis(now),
+        updated_at: millis(now),
+    };
+    clear_facts(&mut row, &body);
+    cases::insert(&mut tx, &row).await?;
+    tx.commit().await?;
+    Ok(case_id)
+}
+
+/// What a move did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moved {
+    pub status: Status,
+    /// The envelope that carries it to the peer (none for a withdrawn draft).
+    pub jti: Option<String>,
+}
+
+/// Makes our move `kind` on a case. A referral sends the draft's own content; any
+/// other move sends `body`, which must be that kind's schema.
+pub async fn make_move(
+    node: &Node,
+    case_id: uuid::Uuid,
+    kind: &str,
+    body: &serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<Moved, CaseError> {
+    let kind = Kind::parse(kind).ok_or_else(|| CaseError::UnknownKind(kind.to_owned()))?;
+    let mut tx = node.store.begin().await?;
+    let mut row = cases::get_for_update(&mut tx, &case_id.to_string())
+        .await?
+        .ok_or(CaseError::NotFound)?;
+    let draft;
+    let body = if kind == Kind::Referral {
+        draft = open_sealed(node, &row.sealed).ok_or(CaseError::Seal)?;
+        &draft
+    } else {
+        body
+    };
+    let parsed = messages::parse(kind, body)?;
+    let our_side = parse_side(&row.our_side);
+    let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
+    let peer = if our_side == Side::Host {
+        row.home_node.clone()
+    } else {
+        row.host_node.clone()
+    };
+    // A draft never left this node: withdrawing it tells nobody.
+    let jti = if row.state == State::Draft.as_str() && kind == Kind::Withdrawal {
+        None
+    } else {
+        let message = Message {
+            kind: kind.as_str(),
+            case: Some(case_id),
+            body,
+            blobs: &[],
+        };
+        Some(send(&mut tx, node, &peer, message, now).await?.jti)
+    };
+    record(
+        &mut tx,
+        node,
+        &mut row,
+        our_side,
+        kind,
+        &parsed,
+        next,
+        "applied",
+        jti.clone(),
+        body,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    node.outbox_ready.notify_one();
+    Ok(Moved { status: next, jti })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    conn: &mut AnyConnection,
+    node: &Node,
+    row: &mut CaseRow,
+    made_by: Side,
+    kind: Kind,
+    parsed: &Body,
+    next: Status,
+    outcome: &str,
+    jti: Option<String>,
+    body: &serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<(), CaseError> {
+    if outcome == "applied" {
+        row.state = next.state.as_str().to_owned();
+        row.turn = next.turn.map(side_name);
+        clear_facts(row, parsed);
+    }
+    row.updated_at = millis(now);
+    cases::update(conn, row).await?;
+    let plaintext = serde_json::to_vec(body).map_err(|_| CaseError::Seal)?;
+    cases::append_event(
+        conn,
+        &EventRow {
+            case_id: row.case_id.clone(),
+            position: 0,
+            made_by: side_name(made_by),
+            kind: kind.as_str().to_owned(),
+            outcome: outcome.to_owned(),
+            state_after: row.state.clone(),
+            jti,
+            body: seal_to_self(node, &plaintext)?,
+            at: millis(now),
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Applies a move the peer made, inside the transaction that accepts its envelope.
+/// Returns what it did (`applied`, `superseded`, `conflict`), or `None` for a
+/// message that concerns no case.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_incoming(
+    conn: &mut AnyConnection,
+    node: &Node,
+    peer: &str,
+    kind: &str,
+    case: Option<&str>,
+    sealed_body: &[u8],
+    jti: &str,
+    now: time::OffsetDateTime,
+) -> Result<Option<&'static str>, CaseError> {
+    let (Some(kind), Some(case_id)) = (Kind::parse(kind), case) else {
+        return Ok(None);
+    };
+    let body: Option<serde_json::Value> = open_bytes(node.age.identity(), sealed_body)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let parsed = body.as_ref().map(|b| messages::parse(kind, b));
+    let existing = cases::get_for_update(conn, case_id).await?;
+    let (Some(body), Some(Ok(parsed))) = (body, parsed) else {
+        tracing::warn!(%peer, kind = kind.as_str(), "a move arrived with a body that does not open or parse; flagged");
+        return Ok(Some("conflict"));
+    };
+    let Some(mut row) = existing else {
+        if kind != Kind::Referral {
+            tracing::warn!(%peer, kind = kind.as_str(), "a move arrived for an unknown case; flagged");
+            return Ok(Some("conflict"));
+        }
+        // The home side's copy of the case begins with the referral.
+        let plaintext = serde_json::to_vec(&body).map_err(|_| CaseError::Seal)?;
+        let next = Status {
+            state: State::Referred,
+            turn: Some(Side::Home),
+        };
+        let mut row = CaseRow {
+            case_id: case_id.to_owned(),
+            host_node: peer.to_owned(),
+            home_node: node.config.node_id.to_string(),
+            our_side: side_name(Side::Home),
+            state: State::Draft.as_str().to_owned(),
+            turn: Some(side_name(Side::Host)),
+            gender: None,
+            age_at_identification: None,
+            exploitation_types: None,
+            province_of_origin: None,
+            crossing_point: None,
+            prosecution_milestone: None,
+            sealed: seal_to_self(node, &plaintext)?,
+            created_at: millis(now),
+            updated_at: millis(now),
+        };
+        cases::insert(conn, &row).await?;
+        record(
+            conn,
+            node,
+            &mut row,
+            Side::Host,
+            kind,
+            &parsed,
+            next,
+            "applied",
+            Some(jti.to_owned()),
+            &body,
+            now,
+        )
+        .await?;
+        return Ok(Some("applied"));
+    };
+    let peer_side = parse_side(&row.our_side).other();
+    let peer_is_party = if peer_side == Side::Host {
+        row.host_node == peer
+    } else {
+        row.home_node == peer
+    };
+    let (outcome, next) = match sop::receive(status_of(&row), peer_side, parsed.sop_move(kind)) {
+        _ if !peer_is_party => ("conflict", status_of(&row)),
+        Arrival::Apply(next) => ("applied", next),
+        Arrival::Superseded => ("superseded", status_of(&row)),
+        Arrival::Conflict(refusal) => {
+            tracing::warn!(%peer, kind = kind.as_str(), reason = %refusal, "a move that fits nothing arrived; flagged");
+            ("conflict", status_of(&row))
+        }
+    };
+    record(
+        conn,
+        node,
+        &mut row,
+        peer_side,
+        kind,
+        &parsed,
+        next,
+        outcome,
+        Some(jti.to_owned()),
+        &body,
+        now,
+    )
+    .await?;
+    Ok(Some(outcome))
+}

@@ -1,0 +1,156 @@
+//! The `cases` and `case_events` tables.
+
+use sqlx::{AnyConnection, FromRow};
+
+use super::StoreError;
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct CaseRow {
+    pub case_id: String,
+    pub host_node: String,
+    pub home_node: String,
+    pub our_side: String,
+    pub state: String,
+    pub turn: Option<String>,
+    pub gender: Option<String>,
+    pub age_at_identification: Option<i64>,
+    pub exploitation_types: Option<String>,
+    pub province_of_origin: Option<String>,
+    pub crossing_point: Option<String>,
+    pub prosecution_milestone: Option<String>,
+    pub sealed: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub async fn insert(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cases (case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification,
+                            exploitation_types, province_of_origin, crossing_point, prosecution_milestone, sealed,
+                            created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&c.case_id)
+    .bind(&c.host_node)
+    .bind(&c.home_node)
+    .bind(&c.our_side)
+    .bind(&c.state)
+    .bind(&c.turn)
+    .bind(&c.gender)
+    .bind(c.age_at_identification)
+    .bind(&c.exploitation_types)
+    .bind(&c.province_of_origin)
+    .bind(&c.crossing_point)
+    .bind(&c.prosecution_milestone)
+    .bind(&c.sealed)
+    .bind(c.created_at)
+    .bind(c.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The case, locked for the rest of the transaction on PostgreSQL (SQLite write
+/// transactions hold the database lock already).
+pub async fn get_for_update(
+    conn: &mut AnyConnection,
+    case_id: &str,
+) -> Result<Option<CaseRow>, StoreError> {
+    let sql = if conn.backend_name() == "PostgreSQL" {
+        "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at
+         FROM cases WHERE case_id = $1 FOR UPDATE"
+    } else {
+        "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at
+         FROM cases WHERE case_id = $1"
+    };
+    Ok(sqlx::query_as(sql)
+        .bind(case_id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// Writes back what a move changed: state, turn, the clear columns, the sealed file.
+pub async fn update(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE cases SET state = $1, turn = $2, gender = $3, age_at_identification = $4, exploitation_types = $5,
+                          province_of_origin = $6, crossing_point = $7, prosecution_milestone = $8, sealed = $9,
+                          updated_at = $10
+         WHERE case_id = $11",
+    )
+    .bind(&c.state)
+    .bind(&c.turn)
+    .bind(&c.gender)
+    .bind(c.age_at_identification)
+    .bind(&c.exploitation_types)
+    .bind(&c.province_of_origin)
+    .bind(&c.crossing_point)
+    .bind(&c.prosecution_milestone)
+    .bind(&c.sealed)
+    .bind(c.updated_at)
+    .bind(&c.case_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct EventRow {
+    pub case_id: String,
+    pub position: i64,
+    pub made_by: String,
+    pub kind: String,
+    pub outcome: String,
+    pub state_after: String,
+    pub jti: Option<String>,
+    pub body: String,
+    pub at: i64,
+}
+
+/// Appends an event at the end of the case's timeline.
+pub async fn append_event(conn: &mut AnyConnection, e: &EventRow) -> Result<i64, StoreError> {
+    let (last,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(position) FROM case_events WHERE case_id = $1")
+            .bind(&e.case_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    let position = last.unwrap_or(0) + 1;
+    sqlx::query(
+        "INSERT INTO case_events (case_id, position, made_by, kind, outcome, state_after, jti, body, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&e.case_id)
+    .bind(position)
+    .bind(&e.made_by)
+    .bind(&e.kind)
+    .bind(&e.outcome)
+    .bind(&e.state_after)
+    .bind(&e.jti)
+    .bind(&e.body)
+    .bind(e.at)
+    .execute(conn)
+    .await?;
+    Ok(position)
+}
+
+pub async fn events(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<EventRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, position, made_by, kind, outcome, state_after, jti, body, at
+         FROM case_events WHERE case_id = $1 ORDER BY position",
+    )
+    .bind(case_id)
+    .fetch_all(conn)
+    .await?)
+}
+
+pub async fn get(conn: &mut AnyConnection, case_id: &str) -> Result<Option<CaseRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at
+         FROM cases WHERE case_id = $1",
+    )
+    .bind(case_id)
+    .fetch_optional(conn)
+    .await?)
+}

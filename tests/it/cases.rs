@@ -1,0 +1,382 @@
+//! Cases between two real nodes: every move decided by the same state machine on
+//! both sides, both copies agreeing after each delivery, and nothing identifying in
+//! the clear on disk.
+
+use mittaphap::cases::{CaseError, create_draft, make_move, status_of};
+use mittaphap::node::Node;
+use mittaphap::store::{cases, outbox};
+use serde_json::{Value, json};
+
+use crate::exchange::pair;
+use crate::helpers::{Backend, Databases, tls_provider, wait_for};
+use crate::on_both_backends;
+
+pub fn referral() -> Value {
+    json!({
+        "schema": "referral/1",
+        "person": {
+            "names": {"lo": "ນາງ ແກ້ວມະນີ", "th": "นาง แก้วมณี", "latin": "Nang Keomany"},
+            "gender": "Feminine",
+            "birth_date": {"date": "2009-03-01", "estimated": true},
+            "age_at_identification": 16
+        },
+        "identity_documents": [{"kind": "family_book", "number": "SV-778812"}],
+        "origin": {"province": "LA-SV", "district": "Kaysone Phomvihane", "village": "Ban Nongdouang"},
+        "family_contacts": [{"relation": "mother", "names": {"latin": "Mae Bouavanh"}, "phone": "+856 20 5555 1234"}],
+        "exploitation": {"types": ["ForcedLabour"], "means_of_control": ["DebtBondage"], "summary": "Garment workshop"},
+        "needs": "Counselling; continue schooling",
+        "health": "Injury to the left hand"
+    })
+}
+
+fn body(kind: &str, fields: Value) -> Value {
+    let mut b = fields;
+    b["schema"] = json!(format!("{kind}/1"));
+    b
+}
+
+async fn status(node: &Node, case: uuid::Uuid) -> (String, Option<String>) {
+    let mut conn = node.store.pool().acquire().await.unwrap();
+    let row = cases::get(&mut conn, &case.to_string())
+        .await
+        .unwrap()
+        .expect("case exists");
+    (row.state, row.turn)
+}
+
+/// Makes a move on `mover` and waits until `other` has accepted it; both copies
+/// must then be in `state`.
+async fn step(
+    mover: &Node,
+    other: &Node,
+    case: uuid::Uuid,
+    kind: &str,
+    fields: Value,
+    state: &str,
+) {
+    let before = *other.events.accepted.borrow();
+    make_move(
+        mover,
+        case,
+        kind,
+        &body(kind, fields),
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{kind}: {e}"));
+    wait_for(&other.events.accepted, before + 1, kind).await;
+    let (a, b) = (status(mover, case).await, status(other, case).await);
+    assert_eq!(a.0, state, "{kind}: mover's copy");
+    assert_eq!(a, b, "{kind}: both copies agree");
+}
+
+async fn full_return(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let now = time::OffsetDateTime::now_utc();
+    let case = create_draft(&th, "la-molsw", &referral(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&th, case).await,
+        ("draft".into(), Some("host".into()))
+    );
+
+    step(&th, &la, case, "referral", json!({}), "referred").await;
+    step(
+        &la,
+        &th,
+        case,
+        "acknowledgement",
+        json!({"receiving_organisation": "MoLSW", "case_worker_ref": "CW-17"}),
+        "acknowledged",
+    )
+    .await;
+    step(&la, &th, case, "verification", json!({"identity_confirmed": true, "family_traced": true, "family_assessment": "Safe", "placement": "family"}), "verified").await;
+    let plan = json!({"date": "2026-12-10", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two staff", "travel_document": "CI"});
+    step(
+        &th,
+        &la,
+        case,
+        "return_plan",
+        plan.clone(),
+        "return_planned",
+    )
+    .await;
+    assert_eq!(status(&la, case).await.1.as_deref(), Some("home"));
+    step(
+        &la,
+        &th,
+        case,
+        "return_counterproposal",
+        json!({"date": "2026-12-12", "reason": "Team away on the 10th"}),
+        "return_planned",
+    )
+    .await;
+    assert_eq!(status(&th, case).await.1.as_deref(), Some("host"));
+    let mut plan2 = plan.clone();
+    plan2["date"] = json!("2026-12-12");
+    step(&th, &la, case, "return_plan", plan2, "return_planned").await;
+    step(
+        &la,
+        &th,
+        case,
+        "return_confirmation",
+        json!({"reception_team": "Transit team", "transit_centre": "Vientiane"}),
+        "return_confirmed",
+    )
+    .await;
+    step(
+        &th,
+        &la,
+        case,
+        "prosecution_update",
+        json!({"milestone": "charges_filed", "date": "2026-12-01"}),
+        "return_confirmed",
+    )
+    .await;
+    step(&th, &la, case, "handover", json!({"at": "2026-12-12T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two staff", "record": "Form 7"}), "handed_over").await;
+    step(
+        &la,
+        &th,
+        case,
+        "reception",
+        json!({"at": "2026-12-12T11:00:00+07:00", "transit_centre": "Vientiane"}),
+        "received",
+    )
+    .await;
+    step(
+        &la,
+        &th,
+        case,
+        "reintegration_update",
+        json!({"month": 1, "summary": "Back at school"}),
+        "reintegrating",
+    )
+    .await;
+    step(
+        &la,
+        &th,
+        case,
+        "reintegration_update",
+        json!({"month": 3, "summary": "Doing well"}),
+        "reintegrating",
+    )
+    .await;
+    step(
+        &la,
+        &th,
+        case,
+        "closure",
+        json!({"outcome": "reintegrated"}),
+        "closed",
+    )
+    .await;
+
+    // Both timelines hold every move, in the same order.
+    let kinds = |n: &Node| {
+        let n = n.store.clone();
+        async move {
+            let mut conn = n.pool().acquire().await.unwrap();
+            cases::events(&mut conn, &case.to_string())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.kind, e.outcome))
+                .collect::<Vec<_>>()
+        }
+    };
+    let (a, b) = (kinds(&th).await, kinds(&la).await);
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 13);
+    assert!(a.iter().all(|(_, outcome)| outcome == "applied"));
+
+    // Clear columns: what the statistics need, and nothing more.
+    let mut conn = la.store.pool().acquire().await.unwrap();
+    let row = cases::get(&mut conn, &case.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    assert_eq!(row.gender.as_deref(), Some("Feminine"));
+    assert_eq!(row.province_of_origin.as_deref(), Some("LA-SV"));
+    assert_eq!(row.crossing_point.as_deref(), Some("nong_khai_vientiane"));
+    assert_eq!(row.prosecution_milestone.as_deref(), Some("charges_filed"));
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+
+    // Nothing that identifies the person is on disk in the clear (SQLite: the
+    // database, its WAL, and every blob and staged file).
+    if let Backend::Sqlite = backend {
+        for dir in [&th_dir.dir, &la_dir.dir] {
+            for (path, (_, bytes)) in crate::helpers::snapshot(&dir.join("data")) {
+                for secret in [
+                    "Keomany",
+                    "แก้วมณี",
+                    "ແກ້ວມະນີ",
+                    "5555 1234",
+                    "SV-778812",
+                    "Injury",
+                    "Nongdouang",
+                ] {
+                    assert!(
+                        !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                        "{secret:?} in the clear in {}",
+                        path.display()
+                    );
+                }
+            }
+        }
+    }
+}
+on_both_backends!(full_return);
+
+async fn decline_out_of_turn_and_bad_bodies(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let now = time::OffsetDateTime::now_utc();
+
+    // A bad draft is refused with the field named, and nothing is stored.
+    let mut bad = referral();
+    bad["origin"]["province"] = json!("LA-ZZ");
+    match create_draft(&th, "la-molsw", &bad, now).await {
+        Err(CaseError::Invalid(e)) => assert_eq!(e.field, "origin.province"),
+        other => panic!("{other:?}"),
+    }
+
+    let case = create_draft(&th, "la-molsw", &referral(), now)
+        .await
+        .unwrap();
+    step(&th, &la, case, "referral", json!({}), "referred").await;
+    let queued = |n: &Node| {
+        let s = n.store.clone();
+        async move {
+            let mut conn = s.pool().acquire().await.unwrap();
+            outbox::summary(&mut conn)
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| p.queued + p.delivered)
+                .sum::<i64>()
+        }
+    };
+    let sent_before = queued(&th).await;
+    // Out of turn: it is the home side's turn.
+    let plan = body(
+        "return_plan",
+        json!({"date": "2026-12-10", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "x", "travel_document": "y"}),
+    );
+    match make_move(&th, case, "return_plan", &plan, now).await {
+        Err(CaseError::Refused(r)) => assert!(r.to_string().contains("home's turn"), "{r}"),
+        other => panic!("{other:?}"),
+    }
+    // A bad body: wrong type, missing field.
+    let ack = body(
+        "acknowledgement",
+        json!({"receiving_organisation": 5, "case_worker_ref": "x"}),
+    );
+    match make_move(&la, case, "acknowledgement", &ack, now).await {
+        Err(CaseError::Invalid(e)) => assert_eq!(e.field, "receiving_organisation"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        make_move(&la, case, "gossip", &json!({}), now).await,
+        Err(CaseError::UnknownKind(_))
+    ));
+    assert_eq!(queued(&th).await, sent_before, "nothing sent");
+    assert_eq!(status(&th, case).await.0, "referred");
+
+    step(
+        &la,
+        &th,
+        case,
+        "decline",
+        json!({"reason": "Not a national"}),
+        "declined",
+    )
+    .await;
+    assert_eq!(status(&la, case).await, ("declined".into(), None));
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
+on_both_backends!(decline_out_of_turn_and_bad_bodies);
+
+/// The host withdraws while the home side acknowledges: the messages cross, and
+/// both copies end withdrawn (the acknowledgement is recorded as superseded).
+async fn withdrawal_crossing_a_move(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let now = time::OffsetDateTime::now_utc();
+    let case = create_draft(&th, "la-molsw", &referral(), now)
+        .await
+        .unwrap();
+    step(&th, &la, case, "referral", json!({}), "referred").await;
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+    drop((th, la));
+
+    // Both move while neither can deliver.
+    let (th, la) = (th_dir.open().await, la_dir.open().await);
+    make_move(
+        &th,
+        case,
+        "withdrawal",
+        &body("withdrawal", json!({"reason": "consent_withdrawn"})),
+        now,
+    )
+    .await
+    .unwrap();
+    make_move(
+        &la,
+        case,
+        "acknowledgement",
+        &body(
+            "acknowledgement",
+            json!({"receiving_organisation": "MoLSW", "case_worker_ref": "CW"}),
+        ),
+        now,
+    )
+    .await
+    .unwrap();
+    drop((th, la));
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    wait_for(&th.events.accepted, 1, "th accepted").await;
+    wait_for(&la.events.accepted, 1, "la accepted").await;
+    assert_eq!(status(&th, case).await, ("withdrawn".into(), None));
+    assert_eq!(status(&la, case).await, ("withdrawn".into(), None));
+    let mut conn = th.store.pool().acquire().await.unwrap();
+    let events = cases::events(&mut conn, &case.to_string()).await.unwrap();
+    drop(conn);
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last.kind.as_str(), last.outcome.as_str()),
+        ("acknowledgement", "superseded")
+    );
+    let row = {
+        let mut conn = la.store.pool().acquire().await.unwrap();
+        cases::get(&mut conn, &case.to_string())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(
+        status_of(&row).state,
+        mittaphap::domain::sop::State::Withdrawn
+    );
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
+on_both_backends!(withdrawal_crossing_a_move);
