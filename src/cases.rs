@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use sqlx::AnyConnection;
 
 use crate::crypto::seal::{open_bytes, seal_bytes};
+use crate::domain::consent::{ConsentRecord, Purpose, referral_to_send};
 use crate::domain::messages::{self, Body, BodyError};
 use crate::domain::sop::{self, Arrival, Kind, Refusal, Side, State, Status};
 use crate::federation::outbox::{Message, SendError, send};
@@ -171,7 +172,18 @@ pub async fn make_move(
         .ok_or(CaseError::NotFound)?;
     let draft;
     let body = if kind == Kind::Referral {
-        draft = open_sealed(node, &row.sealed).ok_or(CaseError::Seal)?;
+        // What is sent is the draft, as far as the person consented.
+        let consented: Vec<Purpose> = cases::consents(&mut tx, &row.case_id)
+            .await?
+            .iter()
+            .filter_map(|p| serde_json::from_value(serde_json::Value::String(p.clone())).ok())
+            .collect();
+        let file = open_sealed(node, &row.sealed).ok_or(CaseError::Seal)?;
+        draft = referral_to_send(&file, &consented).ok_or_else(|| {
+            CaseError::Conflict(
+                "the referral cannot be sent without the person's consent to repatriation".into(),
+            )
+        })?;
         &draft
     } else {
         body
@@ -356,4 +368,43 @@ pub async fn apply_incoming(
     )
     .await?;
     Ok(Some(outcome))
+}
+
+/// Records a consent on a case of ours (the draft, usually). The record is sealed.
+pub async fn record_consent(
+    node: &Node,
+    case_id: uuid::Uuid,
+    record: &serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<(), CaseError> {
+    let record: ConsentRecord =
+        serde_path_to_error::deserialize(record).map_err(|e| BodyError {
+            field: e.path().to_string(),
+            message: e.into_inner().to_string(),
+        })?;
+    record.check()?;
+    let sealed = seal_to_self(
+        node,
+        &serde_json::to_vec(&record).map_err(|_| CaseError::Seal)?,
+    )?;
+    let mut tx = node.store.begin().await?;
+    let row = cases::get_for_update(&mut tx, &case_id.to_string())
+        .await?
+        .ok_or(CaseError::NotFound)?;
+    if row.our_side != "host" {
+        return Err(CaseError::Conflict(
+            "consent is recorded by the host side, where the person is".into(),
+        ));
+    }
+    cases::set_consent(
+        &mut tx,
+        &row.case_id,
+        record.purpose.as_str(),
+        record.granted,
+        &sealed,
+        millis(now),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! Pure rules and validated values. Nothing here does I/O or knows about
 //! axum, sqlx, tokio or reqwest; time and ids arrive as parameters.
 
+pub mod consent;
 pub mod ids;
 pub mod messages;
 pub mod sop;

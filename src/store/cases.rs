@@ -154,3 +154,41 @@ pub async fn get(conn: &mut AnyConnection, case_id: &str) -> Result<Option<CaseR
     .fetch_optional(conn)
     .await?)
 }
+
+/// Records (or replaces) the consent for one purpose.
+pub async fn set_consent(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    purpose: &str,
+    granted: bool,
+    record: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM case_consents WHERE case_id = $1 AND purpose = $2")
+        .bind(case_id)
+        .bind(purpose)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO case_consents (case_id, purpose, granted, record, recorded_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(case_id)
+    .bind(purpose)
+    .bind(i64::from(granted))
+    .bind(record)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The purposes consented to on a case.
+pub async fn consents(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT purpose FROM case_consents WHERE case_id = $1 AND granted = 1 ORDER BY purpose",
+    )
+    .bind(case_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

@@ -2,7 +2,9 @@
 //! both sides, both copies agreeing after each delivery, and nothing identifying in
 //! the clear on disk.
 
-use mittaphap::cases::{CaseError, create_draft, make_move, status_of};
+use mittaphap::cases::{
+    CaseError, create_draft, make_move, open_sealed, record_consent, status_of,
+};
 use mittaphap::node::Node;
 use mittaphap::store::{cases, outbox};
 use serde_json::{Value, json};
@@ -27,6 +29,23 @@ pub fn referral() -> Value {
         "needs": "Counselling; continue schooling",
         "health": "Injury to the left hand"
     })
+}
+
+pub async fn consent(node: &Node, case: uuid::Uuid, purpose: &str) {
+    let record = json!({"purpose": purpose, "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "Shelter social worker"});
+    record_consent(node, case, &record, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+}
+
+/// The home node's sealed copy of the case file, opened.
+async fn case_file(node: &Node, case: uuid::Uuid) -> Value {
+    let mut conn = node.store.pool().acquire().await.unwrap();
+    let row = cases::get(&mut conn, &case.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    open_sealed(node, &row.sealed).unwrap()
 }
 
 fn body(kind: &str, fields: Value) -> Value {
@@ -86,7 +105,16 @@ async fn full_return(backend: Backend) {
         ("draft".into(), Some("host".into()))
     );
 
+    consent(&th, case, "repatriation").await;
+
     step(&th, &la, case, "referral", json!({}), "referred").await;
+    // No consent to share health information: it stayed on the host's side.
+    let file = case_file(&la, case).await;
+    assert_eq!(file["person"]["names"]["latin"], "Nang Keomany");
+    assert!(
+        file.get("health").is_none(),
+        "health left out of the referral"
+    );
     step(
         &la,
         &th,
@@ -255,7 +283,6 @@ async fn decline_out_of_turn_and_bad_bodies(backend: Backend) {
     let case = create_draft(&th, "la-molsw", &referral(), now)
         .await
         .unwrap();
-    step(&th, &la, case, "referral", json!({}), "referred").await;
     let queued = |n: &Node| {
         let s = n.store.clone();
         async move {
@@ -268,6 +295,21 @@ async fn decline_out_of_turn_and_bad_bodies(backend: Backend) {
                 .sum::<i64>()
         }
     };
+    // No referral without the person's consent to return; nothing is sent.
+    match make_move(&th, case, "referral", &json!({}), now).await {
+        Err(CaseError::Conflict(m)) => assert!(m.contains("consent to repatriation"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(queued(&th).await, 0);
+    assert_eq!(status(&th, case).await.0, "draft");
+    consent(&th, case, "repatriation").await;
+    consent(&th, case, "health_information").await;
+    step(&th, &la, case, "referral", json!({}), "referred").await;
+    assert_eq!(
+        case_file(&la, case).await["health"],
+        "Injury to the left hand",
+        "shared with consent"
+    );
     let sent_before = queued(&th).await;
     // Out of turn: it is the home side's turn.
     let plan = body(
@@ -322,6 +364,7 @@ async fn withdrawal_crossing_a_move(backend: Backend) {
     let case = create_draft(&th, "la-molsw", &referral(), now)
         .await
         .unwrap();
+    consent(&th, case, "repatriation").await;
     step(&th, &la, case, "referral", json!({}), "referred").await;
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
