@@ -203,6 +203,9 @@ impl NodePaths {
     pub fn signing_key(&self) -> PathBuf {
         self.certs().join("signing.key")
     }
+    pub fn session_key(&self) -> PathBuf {
+        self.certs().join("session.key")
+    }
     pub fn age_identity(&self) -> PathBuf {
         self.certs().join("age-identity.txt")
     }

@@ -1,10 +1,12 @@
 //! The command line (DESIGN §6). Exit codes: 0 ok, 2 usage, 1 anything else, with
 //! one line on stderr.
 
+mod demo;
 mod exchange;
 mod init;
 mod peer;
 mod serve;
+mod user;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +53,19 @@ enum Command {
         /// The peer's node id.
         #[arg(long)]
         peer: String,
+    },
+    /// Desk accounts.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Two nodes on this machine, one complete return through both desks, then both
+    /// serve until Ctrl-C.
+    Demo {
+        /// Where to create the two nodes [default: a new temporary folder].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Stop after the return instead of serving.
+        #[arg(long)]
+        exit: bool,
     },
     /// Run the node: the federation door and the desk, until SIGINT or SIGTERM.
     Serve {
@@ -158,6 +173,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Peer(command) => peer::run(command).await,
         Command::Outbox { dir } => exchange::outbox(&dir).await,
         Command::Reconcile { dir, peer } => exchange::reconcile(&dir, &peer).await,
+        Command::User(command) => user::run(command).await,
+        Command::Demo { dir, exit } => demo::run(dir, exit).await,
         Command::Serve { dir } => serve::run(&dir).await,
     }
 }

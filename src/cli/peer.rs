@@ -6,8 +6,8 @@ use clap::Subcommand;
 use super::CliError;
 use crate::crypto::hash::group_hex;
 use crate::node::{Node, NodeError};
-use crate::protocol::descriptor::{DescriptorError, verify, verify_with_fingerprint};
-use crate::store::{StoreError, millis, peers};
+use crate::protocol::descriptor::{DescriptorError, verify};
+use crate::store::{StoreError, peers};
 
 #[derive(Debug, Subcommand)]
 pub enum PeerCommand {
@@ -58,37 +58,16 @@ async fn add(dir: PathBuf, file: PathBuf, fingerprint: &str) -> Result<(), CliEr
         ));
     }
     let node = Node::open(&dir).await?;
-    let verified = verify_with_fingerprint(&text, fingerprint).map_err(|e| match e {
-        DescriptorError::FingerprintMismatch => CliError::Failed(format!(
+    let result =
+        crate::node::register_peer(&node, &text, fingerprint, time::OffsetDateTime::now_utc())
+            .await;
+    node.store.close().await;
+    let row = result.map_err(|e| match e {
+        NodeError::Descriptor(DescriptorError::FingerprintMismatch) => CliError::Failed(format!(
             "refused: {e}; compare the fingerprint with the peer's operator again"
         )),
         e => CliError::Failed(format!("refused: {e}")),
     })?;
-    if verified.node_id == node.config.node_id {
-        return Err(CliError::Failed(
-            "refused: this is our own descriptor".into(),
-        ));
-    }
-    let now = millis(time::OffsetDateTime::now_utc());
-    let row = peers::PeerRow {
-        node_id: verified.node_id.to_string(),
-        country: verified.country.to_string(),
-        name: verified.descriptor.name.clone(),
-        federation_url: verified.descriptor.federation_url.clone(),
-        fingerprint: verified.fingerprint.clone(),
-        descriptor: verified.signed_json.clone(),
-        added_at: now,
-        updated_at: now,
-    };
-    let result = async {
-        let mut tx = node.store.begin().await?;
-        peers::insert(&mut tx, &row).await?;
-        tx.commit().await?;
-        Ok::<_, StoreError>(())
-    }
-    .await;
-    node.store.close().await;
-    result.map_err(|e| CliError::Failed(format!("refused: {e}")))?;
     println!(
         "added peer {} ({}, {}) at {}",
         row.node_id, row.country, row.name, row.federation_url

@@ -1,15 +1,31 @@
 //! The desk's one error type and its one status mapping. Internal details are
-//! logged, never returned.
+//! logged, never returned; a client's mistake is never a 500.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::cases::CaseError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("sign in first: the session is missing, expired or revoked")]
+    Unauthorized,
+    #[error("wrong user name or password")]
+    BadCredentials,
+    #[error("your role may not do this")]
+    Forbidden,
     #[error("no such resource")]
     NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("the request is too large")]
+    TooLarge,
     #[error("a dependency of the service is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -19,9 +35,36 @@ pub enum ApiError {
 impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<CaseError> for ApiError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::NotFound => Self::NotFound,
+            CaseError::UnknownKind(k) => Self::Invalid {
+                field: "kind".into(),
+                message: format!("unknown kind {k:?}"),
+            },
+            CaseError::Invalid(b) => Self::Invalid {
+                field: b.field,
+                message: b.message,
+            },
+            CaseError::Refused(r) => Self::Conflict(r.to_string()),
+            CaseError::Conflict(m) => Self::Conflict(m),
+            CaseError::Store(e) => Self::Unavailable(e.to_string()),
+            CaseError::Seal => Self::Internal("sealing failed".into()),
         }
     }
 }
@@ -31,14 +74,14 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Unavailable(detail) => tracing::warn!(error = %detail, "desk: unavailable"),
             Self::Internal(detail) => tracing::error!(error = %detail, "desk: internal error"),
-            Self::NotFound => {}
+            _ => {}
         }
         let (status, code) = self.status_and_code();
-        (
-            status,
-            Json(json!({"error": code, "message": self.to_string()})),
-        )
-            .into_response()
+        let mut body = json!({"error": code, "message": self.to_string()});
+        if let Self::Invalid { field, .. } = &self {
+            body["field"] = json!(field);
+        }
+        (status, Json(body)).into_response()
     }
 }
 
@@ -61,6 +104,31 @@ mod tests {
                 !text.contains("10.0.0.1") && !text.contains("secret"),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn statuses() {
+        let cases = [
+            (ApiError::BadRequest(String::new()), 400),
+            (ApiError::Unauthorized, 401),
+            (ApiError::BadCredentials, 401),
+            (ApiError::Forbidden, 403),
+            (ApiError::NotFound, 404),
+            (ApiError::Conflict(String::new()), 409),
+            (
+                ApiError::Invalid {
+                    field: "f".into(),
+                    message: String::new(),
+                },
+                422,
+            ),
+            (ApiError::TooLarge, 413),
+            (ApiError::Unavailable(String::new()), 503),
+            (ApiError::Internal(String::new()), 500),
+        ];
+        for (e, status) in cases {
+            assert_eq!(e.status_and_code().0.as_u16(), status, "{e:?}");
         }
     }
 }

@@ -1,6 +1,10 @@
 //! The desk door: what users and their tools reach. Only this module serves users.
 
+pub mod auth;
+pub mod cases;
 pub mod error;
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -9,19 +13,44 @@ use serde_json::{Value, json};
 
 pub use error::ApiError;
 
+use crate::node::Node;
 use crate::store::Store;
 
 #[derive(Clone)]
 pub struct DeskState {
-    pub store: Store,
+    pub node: Arc<Node>,
+    pub tokens: auth::SharedTokens,
+    /// argon2id of a password nobody knows: checked when a user does not exist, so
+    /// a sign-in takes as long either way.
+    pub dummy_hash: Arc<str>,
+}
+
+impl DeskState {
+    pub fn new(node: Arc<Node>) -> Result<Self, ApiError> {
+        let secret = uuid::Uuid::new_v4().to_string();
+        let dummy_hash = auth::hash_password(&secret).map_err(ApiError::Internal)?;
+        let key = crate::crypto::keys::SigningKey::from_pkcs8_pem(node.session_key.pkcs8_pem())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let tokens = Arc::new(auth::Tokens::new(key, node.config.node_id.to_string()));
+        Ok(Self {
+            node,
+            tokens,
+            dummy_hash: dummy_hash.into(),
+        })
+    }
 }
 
 pub fn router(state: DeskState) -> Router {
+    health(state.node.store.clone()).merge(cases::router().with_state(state))
+}
+
+/// Liveness and readiness, which need no sign-in.
+pub fn health(store: Store) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(store)
 }
 
 /// GET /healthz: the process is alive.
@@ -30,9 +59,8 @@ async fn healthz() -> Json<Value> {
 }
 
 /// GET /readyz: the database answers.
-async fn readyz(State(state): State<DeskState>) -> Result<Json<Value>, ApiError> {
-    state
-        .store
+async fn readyz(State(store): State<Store>) -> Result<Json<Value>, ApiError> {
+    store
         .ping()
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
@@ -50,12 +78,12 @@ mod tests {
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
-    async fn state() -> (DeskState, tempfile::TempDir) {
+    async fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
         let store = Store::connect(&url, true).await.unwrap();
         store.migrate().await.unwrap();
-        (DeskState { store }, dir)
+        (store, dir)
     }
 
     async fn get(app: Router, path: &str) -> (StatusCode, Value) {
@@ -72,8 +100,8 @@ mod tests {
 
     #[tokio::test]
     async fn health_and_readiness() {
-        let (state, _dir) = state().await;
-        let app = router(state.clone());
+        let (store, _dir) = store().await;
+        let app = health(store.clone());
         assert_eq!(
             get(app.clone(), "/healthz").await,
             (StatusCode::OK, json!({"status": "ok"}))
@@ -86,7 +114,7 @@ mod tests {
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["error"], "not_found");
 
-        state.store.close().await;
+        store.close().await;
         let (status, body) = get(app, "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"], "unavailable");

@@ -151,6 +151,11 @@ async fn create(
     write_file(&paths.node_pem(), &tls.node_pem, 0o644)?;
     write_file(&paths.node_key(), &tls.node_key_pem, 0o600)?;
     write_file(&paths.signing_key(), signing.pkcs8_pem(), 0o600)?;
+    write_file(
+        &paths.session_key(),
+        SigningKey::generate()?.pkcs8_pem(),
+        0o600,
+    )?;
     write_file(&paths.age_identity(), &age.file_text(&created), 0o600)?;
     // node.toml may hold a database password.
     write_file(
@@ -178,7 +183,7 @@ fn mkdir_private(path: &Path) -> Result<(), NodeError> {
         .map_err(io_err(path))
 }
 
-fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), NodeError> {
+pub(crate) fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), NodeError> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -52,6 +52,8 @@ pub struct Node {
     pub config: NodeConfig,
     pub store: Store,
     pub signing: SigningKey,
+    /// Signs desk session tokens; never used on the wire to peers.
+    pub session_key: SigningKey,
     pub age: AgeIdentity,
     pub tls: NodeTls,
     pub blobs: crate::blobs::Blobs,
@@ -111,6 +113,7 @@ impl Node {
         let config = NodeConfig::load(&dir)?;
         let signing = SigningKey::from_pkcs8_pem(&read_private(&paths.signing_key())?)?;
         let age = AgeIdentity::from_file_text(&read_private(&paths.age_identity())?)?;
+        let session_key = session_key(&paths.session_key())?;
         let key_pem = read_private(&paths.node_key())?;
         let chain_pem = read(&paths.node_pem())?;
         let tls = NodeTls {
@@ -146,6 +149,7 @@ impl Node {
             config,
             store,
             signing,
+            session_key,
             age,
             tls,
             blobs,
@@ -191,6 +195,16 @@ pub(crate) fn absolute(dir: &Path) -> Result<PathBuf, NodeError> {
     std::path::absolute(dir).map_err(io_err(dir))
 }
 
+/// The desk's session key, made on first use (nodes made before it existed).
+fn session_key(path: &Path) -> Result<SigningKey, NodeError> {
+    if path.exists() {
+        return Ok(SigningKey::from_pkcs8_pem(&read_private(path)?)?);
+    }
+    let key = SigningKey::generate()?;
+    init::write_file(path, key.pkcs8_pem(), 0o600)?;
+    Ok(key)
+}
+
 fn read(path: &Path) -> Result<String, NodeError> {
     std::fs::read_to_string(path).map_err(io_err(path))
 }
@@ -209,4 +223,33 @@ fn read_private(path: &Path) -> Result<String, NodeError> {
         )));
     }
     read(path)
+}
+
+/// Registers a peer from its signed descriptor and the fingerprint its operator gave
+/// out of band (`peer add`, and the demo). Stores nothing unless every check holds.
+pub async fn register_peer(
+    node: &Node,
+    signed_json: &str,
+    fingerprint: &str,
+    now: time::OffsetDateTime,
+) -> Result<crate::store::peers::PeerRow, NodeError> {
+    let verified = crate::protocol::descriptor::verify_with_fingerprint(signed_json, fingerprint)?;
+    if verified.node_id == node.config.node_id {
+        return Err(NodeError::Invalid("this is our own descriptor".into()));
+    }
+    let at = crate::store::millis(now);
+    let row = crate::store::peers::PeerRow {
+        node_id: verified.node_id.to_string(),
+        country: verified.country.to_string(),
+        name: verified.descriptor.name.clone(),
+        federation_url: verified.descriptor.federation_url.clone(),
+        fingerprint: verified.fingerprint.clone(),
+        descriptor: verified.signed_json.clone(),
+        added_at: at,
+        updated_at: at,
+    };
+    let mut tx = node.store.begin().await?;
+    crate::store::peers::insert(&mut tx, &row).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(row)
 }

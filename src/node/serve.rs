@@ -98,10 +98,8 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         stopped.clone(),
     )));
 
-    let desk_app = desk::router(DeskState {
-        store: node.store.clone(),
-    })
-    .layer(TraceLayer::new_for_http());
+    let desk_state = DeskState::new(node.clone()).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let desk_app = desk::router(desk_state).layer(TraceLayer::new_for_http());
     let desk_tcp = tokio_listener(listeners.desk)?;
     let desk_scheme = if let Some(config) = desk_tls {
         let listener = TlsListener::new(desk_tcp, Arc::new(PlainTls(config)))

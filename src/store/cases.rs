@@ -192,3 +192,14 @@ pub async fn consents(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Str
     .await?;
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
+
+/// Every case, most recently changed first.
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CaseRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at
+         FROM cases ORDER BY updated_at DESC",
+    )
+    .fetch_all(conn)
+    .await?)
+}

@@ -8,6 +8,7 @@ pub mod inbox;
 pub mod node;
 pub mod outbox;
 pub mod peers;
+pub mod users;
 
 use std::time::Duration;
 

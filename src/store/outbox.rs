@@ -216,3 +216,20 @@ pub async fn transcript(
     .fetch_all(conn)
     .await?)
 }
+
+/// The outbound envelope with this jti, to show its delivery state.
+pub async fn by_jti(
+    conn: &mut AnyConnection,
+    peer: &str,
+    jti: &str,
+) -> Result<Option<OutRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT peer_id, seq, jti, kind, case_id, jws, envelope_sha256, body, blobs, state, created_at,
+                attempts, next_attempt_at, last_error, receipt, receipt_status, delivered_at
+         FROM outbox WHERE peer_id = $1 AND jti = $2",
+    )
+    .bind(peer)
+    .bind(jti)
+    .fetch_optional(conn)
+    .await?)
+}

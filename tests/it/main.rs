@@ -7,6 +7,7 @@ mod helpers;
 
 mod cases;
 mod cli;
+mod desk;
 mod exchange;
 mod federation_door;
 mod init;

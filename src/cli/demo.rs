@@ -1,0 +1,324 @@
+//! `mittaphap demo`: two nodes on this machine, one complete return driven through
+//! both desks, then both keep serving until Ctrl-C (or stop, with `--exit`).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use super::CliError;
+use crate::desk::auth::hash_password;
+use crate::domain::{Country, NodeId};
+use crate::node::init::{InitOptions, init};
+use crate::node::serve::{Listeners, Running, start};
+use crate::node::{Node, register_peer};
+use crate::store::users;
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+struct DemoNode {
+    node: Arc<Node>,
+    running: Running,
+    desk: String,
+    user: &'static str,
+    password: &'static str,
+    token: String,
+}
+
+pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
+    let dir = dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("mittaphap-demo-{}", uuid::Uuid::new_v4().simple()))
+    });
+    println!("Mittaphap demo in {}", dir.display());
+    let now = time::OffsetDateTime::now_utc();
+    let specs = [
+        (
+            "th-msdhs",
+            "TH",
+            "MSDHS shelter, Thailand (demo)",
+            "somchai.officer",
+            "demo-password-th",
+        ),
+        (
+            "la-molsw",
+            "LA",
+            "MoLSW reception, Lao PDR (demo)",
+            "keo.officer",
+            "demo-password-la",
+        ),
+    ];
+    let mut made = Vec::new();
+    for (id, country, name, user, password) in specs {
+        let federation = TcpListener::bind("127.0.0.1:0").map_err(failed)?;
+        let desk = TcpListener::bind("127.0.0.1:0").map_err(failed)?;
+        let options = InitOptions {
+            dir: dir.join(id),
+            node_id: NodeId::parse(id).map_err(failed)?,
+            country: Country::parse(country).map_err(failed)?,
+            name: name.into(),
+            federation_url: None,
+            federation_addr: federation.local_addr().map_err(failed)?,
+            desk_addr: desk.local_addr().map_err(failed)?,
+            database_url: None,
+        };
+        let done = init(options, now).await?;
+        let node = Node::open(&done.dir).await?;
+        let hash = hash_password(password).map_err(failed)?;
+        let mut tx = node.store.begin().await.map_err(failed)?;
+        let row = users::UserRow {
+            username: user.into(),
+            role: "officer".into(),
+            org: None,
+            password_hash: hash,
+            disabled: 0,
+            created_at: crate::store::millis(now),
+        };
+        users::insert(&mut tx, &row).await.map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        made.push((
+            node,
+            Listeners { federation, desk },
+            user,
+            password,
+            done.fingerprint,
+        ));
+    }
+    // Each registers the other by its fingerprint, as two operators would.
+    for (i, j) in [(0, 1), (1, 0)] {
+        let descriptor = made[j].0.signed_descriptor()?;
+        let peer = register_peer(&made[i].0, &descriptor, &made[j].4, now).await?;
+        println!(
+            "{} registered peer {} (fingerprint {})",
+            made[i].0.config.node_id,
+            peer.node_id,
+            crate::crypto::hash::group_hex(&peer.fingerprint)
+        );
+    }
+    let http = reqwest::Client::new();
+    let mut nodes = Vec::new();
+    for (node, listeners, user, password, _) in made {
+        let node = Arc::new(node);
+        let running = start(node.clone(), listeners).await?;
+        let desk = format!("{}://{}", running.desk_scheme, running.desk_addr);
+        let session: Value = http
+            .post(format!("{desk}/api/v1/session"))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .map_err(failed)?
+            .json()
+            .await
+            .map_err(failed)?;
+        let token = session["token"]
+            .as_str()
+            .ok_or_else(|| failed("sign-in failed"))?
+            .to_owned();
+        nodes.push(DemoNode {
+            node,
+            running,
+            desk,
+            user,
+            password,
+            token,
+        });
+    }
+
+    let result = drive(&http, &nodes).await;
+    if result.is_ok() {
+        println!();
+        for n in &nodes {
+            println!(
+                "{}: desk {}  (user {}, password {})",
+                n.node.config.node_id, n.desk, n.user, n.password
+            );
+        }
+        if !exit {
+            println!("Both nodes serve until Ctrl-C.");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    for n in nodes {
+        n.running.shutdown().await?;
+        n.node.store.close().await;
+    }
+    result
+}
+
+async fn call(
+    http: &reqwest::Client,
+    n: &DemoNode,
+    path: &str,
+    body: &Value,
+) -> Result<Value, CliError> {
+    let response = http
+        .post(format!("{}{path}", n.desk))
+        .bearer_auth(&n.token)
+        .json(body)
+        .send()
+        .await
+        .map_err(failed)?;
+    let status = response.status();
+    let text = response.text().await.map_err(failed)?;
+    if !status.is_success() {
+        return Err(failed(format!("{path}: {status}: {text}")));
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn drive(http: &reqwest::Client, nodes: &[DemoNode]) -> Result<(), CliError> {
+    let (th, la) = (&nodes[0], &nodes[1]);
+    let created = call(
+        http,
+        th,
+        "/api/v1/cases",
+        &json!({"home_node": "la-molsw", "referral": demo_referral()}),
+    )
+    .await?;
+    let case = created["id"]
+        .as_str()
+        .ok_or_else(|| failed("no case id"))?
+        .to_owned();
+    println!("\nth-msdhs drafted case {case}");
+    for purpose in ["repatriation", "family_tracing"] {
+        let record = json!({"purpose": purpose, "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "Shelter social worker"});
+        call(http, th, &format!("/api/v1/cases/{case}/consents"), &record).await?;
+    }
+    println!("th-msdhs recorded consent: repatriation, family_tracing (no health information)\n");
+    let plan = json!({"date": "2026-12-10", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two shelter staff", "travel_document": "Certificate of identity"});
+    let mut plan2 = plan.clone();
+    plan2["date"] = json!("2026-12-12");
+    let steps: Vec<(&DemoNode, &DemoNode, &str, Value)> = vec![
+        (th, la, "referral", json!({})),
+        (
+            la,
+            th,
+            "acknowledgement",
+            json!({"receiving_organisation": "MoLSW", "case_worker_ref": "LA-CW-17"}),
+        ),
+        (
+            la,
+            th,
+            "verification",
+            json!({"identity_confirmed": true, "family_traced": true, "family_assessment": "Family safe to receive her", "placement": "family"}),
+        ),
+        (th, la, "return_plan", plan),
+        (
+            la,
+            th,
+            "return_counterproposal",
+            json!({"date": "2026-12-12", "reason": "Reception team available from the 12th"}),
+        ),
+        (th, la, "return_plan", plan2),
+        (
+            la,
+            th,
+            "return_confirmation",
+            json!({"reception_team": "Vientiane transit centre team", "transit_centre": "Vientiane"}),
+        ),
+        (
+            th,
+            la,
+            "prosecution_update",
+            json!({"milestone": "charges_filed", "date": "2026-12-01", "details": "Anti-Trafficking Act s.6"}),
+        ),
+        (
+            th,
+            la,
+            "handover",
+            json!({"at": "2026-12-12T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two shelter staff", "record": "Handover form signed"}),
+        ),
+        (
+            la,
+            th,
+            "reception",
+            json!({"at": "2026-12-12T11:00:00+07:00", "transit_centre": "Vientiane"}),
+        ),
+        (
+            la,
+            th,
+            "reintegration_update",
+            json!({"month": 1, "summary": "Back at school"}),
+        ),
+        (
+            la,
+            th,
+            "reintegration_update",
+            json!({"month": 3, "summary": "Doing well"}),
+        ),
+        (la, th, "closure", json!({"outcome": "reintegrated"})),
+    ];
+    for (i, (mover, other, kind, fields)) in steps.into_iter().enumerate() {
+        let mut body = fields;
+        if kind != "referral" {
+            body["schema"] = json!(format!("{kind}/1"));
+        }
+        let before = *other.node.events.accepted.borrow();
+        let t0 = Instant::now();
+        let moved = call(
+            http,
+            mover,
+            &format!("/api/v1/cases/{case}/messages"),
+            &json!({"kind": kind, "body": body}),
+        )
+        .await?;
+        let mut accepted = other.node.events.accepted.subscribe();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            accepted.wait_for(|n| *n > before),
+        )
+        .await
+        .map_err(|_| failed(format!("{kind} was not delivered within a minute")))?
+        .map_err(failed)?;
+        let ms = t0.elapsed().as_millis();
+        let state = moved["state"].as_str().unwrap_or("?");
+        let theirs = state_of(http, other, &case).await?;
+        if theirs != state {
+            return Err(failed(format!(
+                "after {kind}: {} is {state}, {} is {theirs}",
+                mover.node.config.node_id, other.node.config.node_id
+            )));
+        }
+        println!(
+            "{:>2}. {kind:<24} by {:<9} both nodes: {state:<17} delivered in {ms} ms",
+            i + 1,
+            mover.node.config.node_id
+        );
+    }
+    println!("\nThe return is complete; both nodes agree.");
+    Ok(())
+}
+
+async fn state_of(http: &reqwest::Client, n: &DemoNode, case: &str) -> Result<String, CliError> {
+    let v: Value = http
+        .get(format!("{}/api/v1/cases/{case}", n.desk))
+        .bearer_auth(&n.token)
+        .send()
+        .await
+        .map_err(failed)?
+        .json()
+        .await
+        .map_err(failed)?;
+    Ok(v["state"].as_str().unwrap_or("?").to_owned())
+}
+
+/// A made-up person: the demo never holds anyone's real data.
+fn demo_referral() -> Value {
+    json!({
+        "schema": "referral/1",
+        "person": {
+            "names": {"lo": "ນາງ ຕົວຢ່າງ", "th": "นาง ตัวอย่าง", "latin": "Nang Toyang"},
+            "gender": "Feminine",
+            "birth_date": {"date": "2009-03-01", "estimated": true},
+            "age_at_identification": 16
+        },
+        "origin": {"province": "LA-SV", "district": "Kaysone Phomvihane", "village": "Ban Example"},
+        "family_contacts": [{"relation": "mother", "names": {"latin": "Mae Toyang"}, "phone": "+856 20 0000 0000"}],
+        "exploitation": {"types": ["ForcedLabour"], "means_of_control": ["DebtBondage", "WithholdsDocuments"], "summary": "Garment workshop"},
+        "needs": "Counselling; continue schooling",
+        "health": "Stays at the host shelter without consent"
+    })
+}

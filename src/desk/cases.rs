@@ -1,0 +1,379 @@
+//! The desk's case routes (DESIGN §7): thin handlers over `crate::cases`.
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::auth::{Role, SignedInUser, verify_password};
+use super::{ApiError, DeskState};
+use crate::cases;
+use crate::store::{cases as store_cases, outbox, users};
+
+pub fn router() -> Router<DeskState> {
+    Router::new()
+        .route("/api/v1/session", post(session))
+        .route("/api/v1/cases", get(list).post(create))
+        .route("/api/v1/cases/{id}", get(read))
+        .route("/api/v1/cases/{id}/consents", post(consent))
+        .route("/api/v1/cases/{id}/messages", post(message))
+        .route("/api/v1/cases/{id}/timeline", get(timeline))
+}
+
+/// JSON bodies whose rejections are this API's errors (400/413/422 with JSON).
+pub struct ApiJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Invalid {
+                field: "body".into(),
+                message: e.body_text(),
+            }),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge),
+            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+        }
+    }
+}
+
+fn works_cases(user: &SignedInUser) -> Result<(), ApiError> {
+    if user.role.works_cases() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn case_id(id: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// POST /api/v1/session: a token for a user name and password.
+async fn session(
+    State(state): State<DeskState>,
+    ApiJson(c): ApiJson<Credentials>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let user = users::get(&mut conn, &c.username)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    drop(conn);
+    let password = c.password;
+    // The same work whether or not the user exists, so timing says nothing.
+    let hash = user
+        .as_ref()
+        .map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| state.dummy_hash.to_string());
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let user = user
+        .filter(|u| ok && u.disabled == 0)
+        .ok_or(ApiError::BadCredentials)?;
+    let role = Role::parse(&user.role).ok_or(ApiError::BadCredentials)?;
+    let (token, exp) = state.tokens.issue(
+        &user.username,
+        role,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    )?;
+    Ok(axum::Json(
+        json!({"token": token, "expires_at": rfc3339(exp * 1000), "role": role.as_str()}),
+    ))
+}
+
+#[derive(Serialize)]
+struct CaseSummary {
+    id: String,
+    host_node: String,
+    home_node: String,
+    our_side: String,
+    state: String,
+    turn: Option<String>,
+    our_turn: bool,
+    gender: Option<String>,
+    age_at_identification: Option<i64>,
+    exploitation_types: Option<String>,
+    province_of_origin: Option<String>,
+    crossing_point: Option<String>,
+    prosecution_milestone: Option<String>,
+    updated_at: String,
+}
+
+impl From<store_cases::CaseRow> for CaseSummary {
+    fn from(r: store_cases::CaseRow) -> Self {
+        Self {
+            our_turn: r.turn.as_deref() == Some(r.our_side.as_str()),
+            id: r.case_id,
+            host_node: r.host_node,
+            home_node: r.home_node,
+            our_side: r.our_side,
+            state: r.state,
+            turn: r.turn,
+            gender: r.gender,
+            age_at_identification: r.age_at_identification,
+            exploitation_types: r.exploitation_types,
+            province_of_origin: r.province_of_origin,
+            crossing_point: r.crossing_point,
+            prosecution_milestone: r.prosecution_milestone,
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    state: Option<String>,
+    /// `ours`: the inbox, cases where it is our turn; `theirs`: waiting for the peer.
+    turn: Option<String>,
+    /// RFC 3339.
+    updated_since: Option<String>,
+}
+
+/// GET /api/v1/cases?state=&turn=ours|theirs&updated_since=: clear columns only.
+async fn list(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<axum::Json<Vec<CaseSummary>>, ApiError> {
+    works_cases(&user)?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if let Some(s) = &q.state
+        && crate::domain::sop::State::parse(s).is_none()
+    {
+        return Err(ApiError::Invalid {
+            field: "state".into(),
+            message: format!("unknown state {s:?}"),
+        });
+    }
+    let since = match &q.updated_since {
+        Some(s) => Some(
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| ApiError::Invalid {
+                    field: "updated_since".into(),
+                    message: "an RFC 3339 time".into(),
+                })?,
+        ),
+        None => None,
+    };
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let rows = store_cases::list(&mut conn)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let out = rows
+        .into_iter()
+        .filter(|r| q.state.as_ref().is_none_or(|s| *s == r.state))
+        .filter(|r| match q.turn.as_deref() {
+            Some("ours") => r.turn.as_deref() == Some(r.our_side.as_str()),
+            Some("theirs") => r.turn.is_some() && r.turn.as_deref() != Some(r.our_side.as_str()),
+            _ => true,
+        })
+        .filter(|r| since.is_none_or(|t| r.updated_at >= crate::store::millis(t)))
+        .map(CaseSummary::from)
+        .collect();
+    Ok(axum::Json(out))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCase {
+    home_node: String,
+    referral: Value,
+}
+
+/// POST /api/v1/cases: a draft referral.
+async fn create(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    ApiJson(new): ApiJson<NewCase>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    works_cases(&user)?;
+    let id = cases::create_draft(
+        &state.node,
+        &new.home_node,
+        &new.referral,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"id": id.to_string(), "state": "draft", "turn": "host"})),
+    ))
+}
+
+/// GET /api/v1/cases/{id}: the case, with its sealed file opened.
+async fn read(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    works_cases(&user)?;
+    let id = case_id(&id)?;
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let row = store_cases::get(&mut conn, &id.to_string())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or(ApiError::NotFound)?;
+    let consents = store_cases::consents(&mut conn, &row.case_id)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let file = cases::open_sealed(&state.node, &row.sealed)
+        .ok_or_else(|| ApiError::Internal("sealed file".into()))?;
+    tracing::info!(user = %user.username, case = %row.case_id, "sealed case file read");
+    let mut out = serde_json::to_value(CaseSummary::from(row))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    out["file"] = file;
+    out["consents"] = json!(consents);
+    Ok(axum::Json(out))
+}
+
+/// POST /api/v1/cases/{id}/consents: one consent record.
+async fn consent(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+    ApiJson(record): ApiJson<Value>,
+) -> Result<StatusCode, ApiError> {
+    works_cases(&user)?;
+    cases::record_consent(
+        &state.node,
+        case_id(&id)?,
+        &record,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveRequest {
+    kind: String,
+    #[serde(default)]
+    body: Value,
+}
+
+/// POST /api/v1/cases/{id}/messages: our move (validated, applied, queued).
+async fn message(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+    ApiJson(m): ApiJson<MoveRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    works_cases(&user)?;
+    let moved = cases::make_move(
+        &state.node,
+        case_id(&id)?,
+        &m.kind,
+        &m.body,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    tracing::info!(user = %user.username, case = %id, kind = %m.kind, "move made");
+    Ok(axum::Json(json!({
+        "state": moved.status.state.as_str(),
+        "turn": moved.status.turn.map(|t| t.as_str()),
+        "jti": moved.jti,
+    })))
+}
+
+/// GET /api/v1/cases/{id}/timeline: every move of both sides, with delivery state.
+async fn timeline(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    works_cases(&user)?;
+    let id = case_id(&id)?;
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let row = store_cases::get(&mut conn, &id.to_string())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or(ApiError::NotFound)?;
+    let events = store_cases::events(&mut conn, &row.case_id)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let peer = if row.our_side == "host" {
+        &row.home_node
+    } else {
+        &row.host_node
+    };
+    let mut out = Vec::new();
+    for e in events {
+        let ours = e.made_by == row.our_side;
+        let delivery = match (&e.jti, ours) {
+            (Some(jti), true) => {
+                let sent = outbox::by_jti(&mut conn, peer, jti)
+                    .await
+                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                match sent {
+                    Some(s) if s.state == "delivered" => {
+                        json!({"state": "delivered", "receipt_at": s.delivered_at.map(rfc3339)})
+                    }
+                    Some(s) => json!({"state": s.state, "attempts": s.attempts}),
+                    None => json!({"state": "local"}),
+                }
+            }
+            (Some(_), false) => json!({"state": "received"}),
+            (None, _) => json!({"state": "local"}),
+        };
+        out.push(json!({
+            "position": e.position,
+            "made_by": e.made_by,
+            "ours": ours,
+            "kind": e.kind,
+            "outcome": e.outcome,
+            "state_after": e.state_after,
+            "at": rfc3339(e.at),
+            "delivery": delivery,
+        }));
+    }
+    Ok(axum::Json(Value::Array(out)))
+}
