@@ -210,6 +210,106 @@ impl Blobs {
         }
     }
 
+    /// Seals what `plaintext` yields (at most `max` bytes) to `recipients` and stores
+    /// the ciphertext. The plaintext is never written anywhere.
+    pub async fn seal_reader<R>(
+        &self,
+        recipients: &[age::x25519::Recipient],
+        plaintext: R,
+        max: u64,
+    ) -> Result<Digest, BlobError>
+    where
+        R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    {
+        let staged = self.staging_path();
+        let (output, recipients) = (staged.clone(), recipients.to_vec());
+        let digest = tokio::task::spawn_blocking(move || -> Result<Digest, BlobError> {
+            let input = std::io::Read::take(tokio_util::io::SyncIoBridge::new(plaintext), max + 1);
+            let mut counted = CountingReader {
+                inner: input,
+                count: 0,
+            };
+            let output = std::io::BufWriter::new(std::fs::File::create(&output).map_err(io_err)?);
+            let digest = seal_stream(&recipients, &mut counted, output)?;
+            if counted.count > max {
+                return Err(BlobError::TooLarge(max));
+            }
+            Ok(digest)
+        })
+        .await
+        .map_err(|e| BlobError::Io(e.to_string()))?;
+        self.commit_or_drop(&staged, digest).await
+    }
+
+    /// Opens a stored blob with `identity` and seals it again to `recipients` (our
+    /// attachment, sent to a peer), streaming. Returns the new blob.
+    pub async fn reseal(
+        &self,
+        sha256: &str,
+        identity: &age::x25519::Identity,
+        recipients: &[age::x25519::Recipient],
+    ) -> Result<Digest, BlobError> {
+        let (file, downloaded) = self.local_file(sha256).await?;
+        let staged = self.staging_path();
+        let (identity, output, recipients) =
+            (identity.clone(), staged.clone(), recipients.to_vec());
+        let digest = tokio::task::spawn_blocking(move || -> Result<Digest, BlobError> {
+            let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(file))
+                .map_err(|_| BlobError::Crypto(crate::crypto::CryptoError::Open))?;
+            let plaintext = decryptor
+                .decrypt(std::iter::once(&identity as &dyn age::Identity))
+                .map_err(|_| BlobError::Crypto(crate::crypto::CryptoError::Open))?;
+            let output = std::io::BufWriter::new(std::fs::File::create(&output).map_err(io_err)?);
+            Ok(seal_stream(&recipients, plaintext, output)?)
+        })
+        .await
+        .map_err(|e| BlobError::Io(e.to_string()))?;
+        if let Some(d) = downloaded {
+            let _ = std::fs::remove_file(d);
+        }
+        self.commit_or_drop(&staged, digest).await
+    }
+
+    async fn commit_or_drop(
+        &self,
+        staged: &Path,
+        digest: Result<Digest, BlobError>,
+    ) -> Result<Digest, BlobError> {
+        match digest {
+            Ok(digest) => {
+                self.commit(staged, &digest).await?;
+                Ok(digest)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(staged);
+                Err(e)
+            }
+        }
+    }
+
+    /// The plaintext of a stored blob as a stream, opened with `identity` as it is
+    /// read (for a download): no plaintext is written anywhere.
+    pub async fn open_stream(
+        &self,
+        sha256: &str,
+        identity: &age::x25519::Identity,
+    ) -> Result<tokio_util::io::ReaderStream<tokio::io::DuplexStream>, BlobError> {
+        let (file, downloaded) = self.local_file(sha256).await?;
+        let identity = identity.clone();
+        let (reader, writer) = tokio::io::duplex(64 * 1024);
+        tokio::task::spawn_blocking(move || {
+            let output = tokio_util::io::SyncIoBridge::new(writer);
+            // A failure midway ends the stream early; the client sees a short body.
+            if open_stream(&identity, std::io::BufReader::new(file), output).is_err() {
+                tracing::warn!("an attachment could not be opened while streaming");
+            }
+            if let Some(d) = downloaded {
+                let _ = std::fs::remove_file(d);
+            }
+        });
+        Ok(tokio_util::io::ReaderStream::new(reader))
+    }
+
     /// Opens a stored blob with `identity` into the file `out`; returns its length.
     pub async fn open_to_file(
         &self,
@@ -273,5 +373,19 @@ impl Blobs {
             .await
             .map_err(store_err)?;
         Ok(got.into_stream().map(|r| r.map_err(store_err)))
+    }
+}
+
+/// Counts the bytes read through it.
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
     }
 }

@@ -32,6 +32,8 @@ pub enum CaseError {
     Store(#[from] StoreError),
     #[error("sealing failed")]
     Seal,
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
 }
 
 impl From<sqlx::Error> for CaseError {
@@ -188,14 +190,27 @@ pub async fn make_move(
     } else {
         body
     };
-    let parsed = messages::parse(kind, body)?;
     let our_side = parse_side(&row.our_side);
-    let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
     let peer = if our_side == Side::Host {
         row.home_node.clone()
     } else {
         row.host_node.clone()
     };
+    // A referral carries the case's attachments, sealed again to the peer.
+    let with_files;
+    let mut blobs = Vec::new();
+    let body = if kind == Kind::Referral {
+        let (listed, digests) = attachments_for(node, &mut tx, &row.case_id, &peer).await?;
+        let mut b = body.clone();
+        b["attachments"] = serde_json::Value::Array(listed);
+        blobs = digests;
+        with_files = b;
+        &with_files
+    } else {
+        body
+    };
+    let parsed = messages::parse(kind, body)?;
+    let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
     // A draft never left this node: withdrawing it tells nobody.
     let jti = if row.state == State::Draft.as_str() && kind == Kind::Withdrawal {
         None
@@ -204,7 +219,7 @@ pub async fn make_move(
             kind: kind.as_str(),
             case: Some(case_id),
             body,
-            blobs: &[],
+            blobs: &blobs,
         };
         Some(send(&mut tx, node, &peer, message, now).await?.jti)
     };
@@ -322,6 +337,29 @@ pub async fn apply_incoming(
             updated_at: millis(now),
         };
         cases::insert(conn, &row).await?;
+        if let Body::Referral(r) = &parsed {
+            // The blobs arrived sealed to us: they are ours at rest as they are.
+            for a in &r.attachments {
+                let meta =
+                    serde_json::json!({"file_name": a.file_name, "media_type": a.media_type});
+                let meta = seal_to_self(
+                    node,
+                    &serde_json::to_vec(&meta).map_err(|_| CaseError::Seal)?,
+                )?;
+                cases::add_attachment(
+                    conn,
+                    &cases::AttachmentRow {
+                        case_id: case_id.to_owned(),
+                        attachment_id: uuid::Uuid::now_v7().to_string(),
+                        blob_sha256: a.sha256.clone(),
+                        len: a.len as i64,
+                        meta,
+                        created_at: millis(now),
+                    },
+                )
+                .await?;
+            }
+        }
         record(
             conn,
             node,
@@ -407,4 +445,120 @@ pub async fn record_consent(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The case's attachments sealed again to `peer`: as listed in the referral body,
+/// and as blobs for the envelope.
+async fn attachments_for(
+    node: &Node,
+    conn: &mut AnyConnection,
+    case_id: &str,
+    peer: &str,
+) -> Result<
+    (
+        Vec<serde_json::Value>,
+        Vec<crate::protocol::envelope::Digest>,
+    ),
+    CaseError,
+> {
+    let rows = cases::attachments(conn, case_id).await?;
+    if rows.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let descriptor = peers::get(conn, peer)
+        .await?
+        .and_then(|p| serde_json::from_str::<crate::protocol::Descriptor>(&p.descriptor).ok())
+        .ok_or_else(|| CaseError::Conflict(format!("{peer} is not a registered peer")))?;
+    let recipients = crate::federation::outbox::peer_recipients(&descriptor)?;
+    let (mut listed, mut digests) = (Vec::new(), Vec::new());
+    for row in rows {
+        let meta = open_sealed(node, &row.meta).ok_or(CaseError::Seal)?;
+        let digest = node
+            .blobs
+            .reseal(&row.blob_sha256, node.age.identity(), &recipients)
+            .await
+            .map_err(|e| CaseError::Conflict(format!("attachment: {e}")))?;
+        listed.push(serde_json::json!({
+            "sha256": digest.sha256,
+            "len": digest.len,
+            "file_name": meta["file_name"],
+            "media_type": meta["media_type"],
+        }));
+        digests.push(digest);
+    }
+    Ok((listed, digests))
+}
+
+/// Adds an attachment to a draft of ours: the bytes are sealed to this node while
+/// they stream in.
+pub async fn add_attachment<R>(
+    node: &Node,
+    case_id: uuid::Uuid,
+    file_name: &str,
+    media_type: &str,
+    bytes: R,
+    now: time::OffsetDateTime,
+) -> Result<(String, crate::protocol::envelope::Digest), CaseError>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    let bad = |field: &str, message: &str| {
+        CaseError::Invalid(BodyError {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+    if file_name.trim().is_empty()
+        || file_name.chars().count() > 255
+        || file_name.contains(['/', '\\'])
+    {
+        return Err(bad(
+            "file_name",
+            "a file name of 1 to 255 characters, without slashes",
+        ));
+    }
+    if !media_type.contains('/') || media_type.len() > 100 {
+        return Err(bad("media_type", "a media type such as image/jpeg"));
+    }
+    {
+        let mut conn = node.store.pool().acquire().await?;
+        let row = cases::get(&mut conn, &case_id.to_string())
+            .await?
+            .ok_or(CaseError::NotFound)?;
+        if row.state != State::Draft.as_str() {
+            return Err(CaseError::Conflict(
+                "attachments are added to a draft, before the referral".into(),
+            ));
+        }
+    }
+    let max = node.config.federation.max_blob_bytes;
+    let digest = node
+        .blobs
+        .seal_reader(&[node.age.identity().to_public()], bytes, max)
+        .await
+        .map_err(|e| match e {
+            crate::blobs::BlobError::TooLarge(max) => CaseError::TooLarge(max),
+            e => CaseError::Conflict(format!("attachment: {e}")),
+        })?;
+    let meta = serde_json::json!({"file_name": file_name, "media_type": media_type});
+    let meta = seal_to_self(
+        node,
+        &serde_json::to_vec(&meta).map_err(|_| CaseError::Seal)?,
+    )?;
+    let attachment_id = uuid::Uuid::now_v7().to_string();
+    let mut tx = node.store.begin().await?;
+    cases::add_attachment(
+        &mut tx,
+        &cases::AttachmentRow {
+            case_id: case_id.to_string(),
+            attachment_id: attachment_id.clone(),
+            blob_sha256: digest.sha256.clone(),
+            len: digest.len as i64,
+            meta,
+            created_at: millis(now),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((attachment_id, digest))
 }

@@ -21,6 +21,11 @@ pub fn router() -> Router<DeskState> {
         .route("/api/v1/cases/{id}/consents", post(consent))
         .route("/api/v1/cases/{id}/messages", post(message))
         .route("/api/v1/cases/{id}/timeline", get(timeline))
+        .route(
+            "/api/v1/cases/{id}/attachments",
+            get(list_attachments).post(upload),
+        )
+        .route("/api/v1/cases/{id}/attachments/{aid}", get(download))
 }
 
 /// JSON bodies whose rejections are this API's errors (400/413/422 with JSON).
@@ -376,4 +381,115 @@ async fn timeline(
         }));
     }
     Ok(axum::Json(Value::Array(out)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UploadQuery {
+    file_name: String,
+    media_type: String,
+}
+
+/// POST /api/v1/cases/{id}/attachments?file_name=…&media_type=…: the raw bytes,
+/// streamed and sealed as they arrive.
+async fn upload(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    body: axum::body::Body,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    works_cases(&user)?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let stream =
+        futures_util::TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other);
+    let reader = tokio_util::io::StreamReader::new(stream);
+    let (aid, digest) = cases::add_attachment(
+        &state.node,
+        case_id(&id)?,
+        &q.file_name,
+        &q.media_type,
+        reader,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"id": aid, "sha256": digest.sha256, "len": digest.len})),
+    ))
+}
+
+/// GET /api/v1/cases/{id}/attachments: what is attached (names opened).
+async fn list_attachments(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    works_cases(&user)?;
+    let id = case_id(&id)?;
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    store_cases::get(&mut conn, &id.to_string())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .ok_or(ApiError::NotFound)?;
+    let rows = store_cases::attachments(&mut conn, &id.to_string())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let out: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let meta = cases::open_sealed(&state.node, &r.meta).unwrap_or(Value::Null);
+            json!({"id": r.attachment_id, "len": r.len, "file_name": meta["file_name"], "media_type": meta["media_type"], "created_at": rfc3339(r.created_at)})
+        })
+        .collect();
+    Ok(axum::Json(Value::Array(out)))
+}
+
+/// GET /api/v1/cases/{id}/attachments/{aid}: the bytes, opened as they stream out.
+async fn download(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path((id, aid)): Path<(String, String)>,
+) -> Result<axum::response::Response, ApiError> {
+    works_cases(&user)?;
+    let id = case_id(&id)?;
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let rows = store_cases::attachments(&mut conn, &id.to_string())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    drop(conn);
+    let row = rows
+        .into_iter()
+        .find(|r| r.attachment_id == aid)
+        .ok_or(ApiError::NotFound)?;
+    let meta = cases::open_sealed(&state.node, &row.meta)
+        .ok_or_else(|| ApiError::Internal("attachment name".into()))?;
+    let stream = state
+        .node
+        .blobs
+        .open_stream(&row.blob_sha256, state.node.age.identity())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    tracing::info!(user = %user.username, case = %id, "attachment read");
+    let media_type = meta["media_type"]
+        .as_str()
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, media_type)
+        .header(axum::http::header::CONTENT_DISPOSITION, "attachment")
+        .body(axum::body::Body::from_stream(stream))
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }

@@ -65,6 +65,7 @@ impl From<CaseError> for ApiError {
             CaseError::Conflict(m) => Self::Conflict(m),
             CaseError::Store(e) => Self::Unavailable(e.to_string()),
             CaseError::Seal => Self::Internal("sealing failed".into()),
+            CaseError::TooLarge(_) => Self::TooLarge,
         }
     }
 }

@@ -203,3 +203,42 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CaseRow>, StoreError> 
     .fetch_all(conn)
     .await?)
 }
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct AttachmentRow {
+    pub case_id: String,
+    pub attachment_id: String,
+    pub blob_sha256: String,
+    pub len: i64,
+    pub meta: String,
+    pub created_at: i64,
+}
+
+pub async fn add_attachment(conn: &mut AnyConnection, a: &AttachmentRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO case_attachments (case_id, attachment_id, blob_sha256, len, meta, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&a.case_id)
+    .bind(&a.attachment_id)
+    .bind(&a.blob_sha256)
+    .bind(a.len)
+    .bind(&a.meta)
+    .bind(a.created_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn attachments(
+    conn: &mut AnyConnection,
+    case_id: &str,
+) -> Result<Vec<AttachmentRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, attachment_id, blob_sha256, len, meta, created_at
+         FROM case_attachments WHERE case_id = $1 ORDER BY created_at, attachment_id",
+    )
+    .bind(case_id)
+    .fetch_all(conn)
+    .await?)
+}

@@ -391,6 +391,11 @@ fn demo_runs_a_whole_return() {
     }
     assert!(out.stdout.contains("both nodes: closed"), "{}", out.stdout);
     assert!(out.stdout.contains("both nodes agree"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("la-molsw holds 1 attachment(s)"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(
         out.stdout
             .lines()
@@ -399,3 +404,137 @@ fn demo_runs_a_whole_return() {
         13
     );
 }
+
+/// A photo uploaded to the draft travels sealed with the referral, opens on the
+/// home side to the same bytes, and is nowhere on disk in the clear.
+async fn attachments_travel_sealed(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, "a long password th");
+    add_user(&la_dir, "keo", "officer", None, "a long password la");
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let http = reqwest::Client::new();
+    let thd = Desk {
+        base: format!("http://{}", th_run.desk_addr),
+        http: http.clone(),
+    };
+    let lad = Desk {
+        base: format!("http://{}", la_run.desk_addr),
+        http: http.clone(),
+    };
+    let token = thd.token("somchai", "a long password th").await;
+    let la_token = lad.token("keo", "a long password la").await;
+    let (_, created) = thd
+        .post(
+            &token,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": referral()}),
+        )
+        .await;
+    let case = created["id"].as_str().unwrap().to_owned();
+
+    let mut photo = Vec::new();
+    for i in 0..3_000u32 {
+        photo.extend_from_slice(b"PHOTO-BYTES-OF-NANG-KEOMANY-");
+        photo.extend_from_slice(&i.to_le_bytes());
+    }
+    // A refused upload is answered before its body is read, and that connection
+    // is then closed: uploads use a client that keeps no connections.
+    let uploader = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let upload = |query: &str| {
+        uploader
+            .post(format!(
+                "{}/api/v1/cases/{case}/attachments?{query}",
+                thd.base
+            ))
+            .bearer_auth(&token)
+            .body(photo.clone())
+            .send()
+    };
+    let r = upload("file_name=photo.jpg&media_type=image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let r = upload("file_name=../etc/passwd&media_type=image/jpeg")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let r = upload("media_type=image/jpeg").await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+
+    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "Social worker"});
+    thd.post(&token, &format!("/api/v1/cases/{case}/consents"), &record)
+        .await;
+    let (status, body) = thd
+        .post(
+            &token,
+            &format!("/api/v1/cases/{case}/messages"),
+            &json!({"kind": "referral"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_for(&la.events.accepted, 1, "referral accepted").await;
+    // Too late to attach once referred.
+    assert_eq!(
+        upload("file_name=late.jpg&media_type=image/jpeg")
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        409
+    );
+
+    let (_, listed) = lad
+        .get(&la_token, &format!("/api/v1/cases/{case}/attachments"))
+        .await;
+    let listed = listed.as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (
+            listed[0]["file_name"].as_str(),
+            listed[0]["media_type"].as_str()
+        ),
+        (Some("photo.jpg"), Some("image/jpeg"))
+    );
+    let aid = listed[0]["id"].as_str().unwrap();
+    let r = http
+        .get(format!(
+            "{}/api/v1/cases/{case}/attachments/{aid}",
+            lad.base
+        ))
+        .bearer_auth(&la_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        photo,
+        "the same bytes on the home side"
+    );
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+    drop((th, la));
+
+    for dir in [&th_dir.dir, &la_dir.dir] {
+        for (path, (_, bytes)) in crate::helpers::snapshot(&dir.join("data")) {
+            assert!(
+                !bytes.windows(12).any(|w| w == b"PHOTO-BYTES-"),
+                "photo in the clear in {}",
+                path.display()
+            );
+            assert!(
+                !bytes.windows(9).any(|w| w == b"photo.jpg"),
+                "file name in the clear in {}",
+                path.display()
+            );
+        }
+    }
+}
+on_both_backends!(attachments_travel_sealed);
