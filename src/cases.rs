@@ -7,6 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sqlx::AnyConnection;
 
+use crate::audit::{self, Entry};
 use crate::crypto::seal::{open_bytes, seal_bytes};
 use crate::domain::consent::{ConsentRecord, Purpose, referral_to_send};
 use crate::domain::messages::{self, Body, BodyError};
@@ -114,6 +115,7 @@ fn clear_facts(row: &mut CaseRow, body: &Body) {
 /// Opens a draft referral on our (host) side, for `home_node`. Returns the case id.
 pub async fn create_draft(
     node: &Node,
+    actor: &str,
     home_node: &str,
     referral: &serde_json::Value,
     now: time::OffsetDateTime,
@@ -146,6 +148,14 @@ pub async fn create_draft(
     };
     clear_facts(&mut row, &body);
     cases::insert(&mut tx, &row).await?;
+    let detail = format!("home_node={home_node}");
+    let entry = Entry {
+        actor,
+        action: "case.create",
+        case_id: Some(&row.case_id),
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
     Ok(case_id)
 }
@@ -162,6 +172,7 @@ pub struct Moved {
 /// other move sends `body`, which must be that kind's schema.
 pub async fn make_move(
     node: &Node,
+    actor: &str,
     case_id: uuid::Uuid,
     kind: &str,
     body: &serde_json::Value,
@@ -237,6 +248,15 @@ pub async fn make_move(
         now,
     )
     .await?;
+    let detail = format!("kind={} state={}", kind.as_str(), next.state.as_str());
+    let case_text = case_id.to_string();
+    let entry = Entry {
+        actor,
+        action: "case.move",
+        case_id: Some(&case_text),
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
     node.outbox_ready.notify_one();
     Ok(Moved { status: next, jti })
@@ -287,6 +307,32 @@ async fn record(
 /// message that concerns no case.
 #[allow(clippy::too_many_arguments)]
 pub async fn apply_incoming(
+    conn: &mut AnyConnection,
+    node: &Node,
+    peer: &str,
+    kind: &str,
+    case: Option<&str>,
+    sealed_body: &[u8],
+    jti: &str,
+    now: time::OffsetDateTime,
+) -> Result<Option<&'static str>, CaseError> {
+    let outcome = apply_move(conn, node, peer, kind, case, sealed_body, jti, now).await?;
+    if let Some(outcome) = outcome {
+        let actor = format!("peer:{peer}");
+        let detail = format!("kind={kind} outcome={outcome}");
+        let entry = Entry {
+            actor: &actor,
+            action: "case.receive",
+            case_id: case,
+            detail: &detail,
+        };
+        audit::record(conn, entry, now).await?;
+    }
+    Ok(outcome)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_move(
     conn: &mut AnyConnection,
     node: &Node,
     peer: &str,
@@ -411,6 +457,7 @@ pub async fn apply_incoming(
 /// Records a consent on a case of ours (the draft, usually). The record is sealed.
 pub async fn record_consent(
     node: &Node,
+    actor: &str,
     case_id: uuid::Uuid,
     record: &serde_json::Value,
     now: time::OffsetDateTime,
@@ -443,6 +490,18 @@ pub async fn record_consent(
         millis(now),
     )
     .await?;
+    let detail = format!(
+        "purpose={} granted={}",
+        record.purpose.as_str(),
+        record.granted
+    );
+    let entry = Entry {
+        actor,
+        action: "case.consent",
+        case_id: Some(&row.case_id),
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -493,6 +552,7 @@ async fn attachments_for(
 /// they stream in.
 pub async fn add_attachment<R>(
     node: &Node,
+    actor: &str,
     case_id: uuid::Uuid,
     file_name: &str,
     media_type: &str,
@@ -559,6 +619,15 @@ where
         },
     )
     .await?;
+    let detail = format!("attachment={attachment_id} len={}", digest.len);
+    let case_text = case_id.to_string();
+    let entry = Entry {
+        actor,
+        action: "case.attach",
+        case_id: Some(&case_text),
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
     Ok((attachment_id, digest))
 }

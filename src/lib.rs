@@ -1,6 +1,7 @@
 //! Mittaphap: the case exchange for the cross-border return of victims of human
 //! trafficking between Thailand and Lao PDR. One node per country; see docs/architecture.md.
 
+pub mod audit; // the hash-chained audit log
 pub mod blobs; // sealed attachments, content-addressed in an object store
 pub mod cases; // moves on cases: ours and the peer's, one state machine
 pub mod cli; // command line: init, descriptor, peer, serve

@@ -230,6 +230,7 @@ async fn create(
     works_cases(&user)?;
     let id = cases::create_draft(
         &state.node,
+        &user.username,
         &new.home_node,
         &new.referral,
         time::OffsetDateTime::now_utc(),
@@ -265,7 +266,14 @@ async fn read(
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let file = cases::open_sealed(&state.node, &row.sealed)
         .ok_or_else(|| ApiError::Internal("sealed file".into()))?;
-    tracing::info!(user = %user.username, case = %row.case_id, "sealed case file read");
+    audit_now(
+        &state,
+        &user.username,
+        "case.read",
+        Some(&row.case_id),
+        "file",
+    )
+    .await?;
     let mut out = serde_json::to_value(CaseSummary::from(row))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     out["file"] = file;
@@ -283,6 +291,7 @@ async fn consent(
     works_cases(&user)?;
     cases::record_consent(
         &state.node,
+        &user.username,
         case_id(&id)?,
         &record,
         time::OffsetDateTime::now_utc(),
@@ -309,6 +318,7 @@ async fn message(
     works_cases(&user)?;
     let moved = cases::make_move(
         &state.node,
+        &user.username,
         case_id(&id)?,
         &m.kind,
         &m.body,
@@ -406,6 +416,7 @@ async fn upload(
     let reader = tokio_util::io::StreamReader::new(stream);
     let (aid, digest) = cases::add_attachment(
         &state.node,
+        &user.username,
         case_id(&id)?,
         &q.file_name,
         &q.media_type,
@@ -482,7 +493,14 @@ async fn download(
         .open_stream(&row.blob_sha256, state.node.age.identity())
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    tracing::info!(user = %user.username, case = %id, "attachment read");
+    audit_now(
+        &state,
+        &user.username,
+        "case.read",
+        Some(&id.to_string()),
+        &format!("attachment={aid}"),
+    )
+    .await?;
     let media_type = meta["media_type"]
         .as_str()
         .unwrap_or("application/octet-stream")
@@ -492,4 +510,29 @@ async fn download(
         .header(axum::http::header::CONTENT_DISPOSITION, "attachment")
         .body(axum::body::Body::from_stream(stream))
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Records an audit entry in a transaction of its own (reads change nothing else).
+async fn audit_now(
+    state: &DeskState,
+    actor: &str,
+    action: &str,
+    case: Option<&str>,
+    detail: &str,
+) -> Result<(), ApiError> {
+    let unavailable = |e: crate::store::StoreError| ApiError::Unavailable(e.to_string());
+    let mut tx = state.node.store.begin().await.map_err(unavailable)?;
+    let entry = crate::audit::Entry {
+        actor,
+        action,
+        case_id: case,
+        detail,
+    };
+    crate::audit::record(&mut tx, entry, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(unavailable)?;
+    tx.commit()
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! path and one set of portable SQL serve SQLite (WAL) and PostgreSQL alike.
 //! Small functions take a connection or transaction; the caller commits.
 
+pub mod audit;
 pub mod cases;
 pub mod channels;
 pub mod inbox;

@@ -33,9 +33,15 @@ pub fn referral() -> Value {
 
 pub async fn consent(node: &Node, case: uuid::Uuid, purpose: &str) {
     let record = json!({"purpose": purpose, "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "Shelter social worker"});
-    record_consent(node, case, &record, time::OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    record_consent(
+        node,
+        "tester",
+        case,
+        &record,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
 }
 
 /// The home node's sealed copy of the case file, opened.
@@ -76,6 +82,7 @@ async fn step(
     let before = *other.events.accepted.borrow();
     make_move(
         mover,
+        "tester",
         case,
         kind,
         &body(kind, fields),
@@ -97,7 +104,7 @@ async fn full_return(backend: Backend) {
     let (th, th_run) = th_dir.start().await;
     let (la, la_run) = la_dir.start().await;
     let now = time::OffsetDateTime::now_utc();
-    let case = create_draft(&th, "la-molsw", &referral(), now)
+    let case = create_draft(&th, "tester", "la-molsw", &referral(), now)
         .await
         .unwrap();
     assert_eq!(
@@ -234,6 +241,28 @@ async fn full_return(backend: Backend) {
     assert_eq!(row.province_of_origin.as_deref(), Some("LA-SV"));
     assert_eq!(row.crossing_point.as_deref(), Some("nong_khai_vientiane"));
     assert_eq!(row.prosecution_milestone.as_deref(), Some("charges_filed"));
+
+    // Every move is in each node's audit chain, which verifies; editing one row
+    // breaks it exactly there.
+    for (node, made, received) in [(&th, 5, 8), (&la, 8, 5)] {
+        let mut conn = node.store.pool().acquire().await.unwrap();
+        let rows = mittaphap::store::audit::all(&mut conn).await.unwrap();
+        assert_eq!(mittaphap::audit::verify(&rows), Ok(rows.len()));
+        let count = |action: &str| rows.iter().filter(|r| r.action == action).count();
+        assert_eq!(
+            (count("case.move"), count("case.receive")),
+            (made, received)
+        );
+        assert!(rows.iter().all(|r| !r.detail.contains("Keomany")));
+    }
+    sqlx::query("UPDATE audit_log SET detail = 'kind=closure state=closed' WHERE position = 3")
+        .execute(th.store.pool())
+        .await
+        .unwrap();
+    let mut conn = th.store.pool().acquire().await.unwrap();
+    let rows = mittaphap::store::audit::all(&mut conn).await.unwrap();
+    drop(conn);
+    assert_eq!(mittaphap::audit::verify(&rows), Err(3));
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
 
@@ -275,12 +304,12 @@ async fn decline_out_of_turn_and_bad_bodies(backend: Backend) {
     // A bad draft is refused with the field named, and nothing is stored.
     let mut bad = referral();
     bad["origin"]["province"] = json!("LA-ZZ");
-    match create_draft(&th, "la-molsw", &bad, now).await {
+    match create_draft(&th, "tester", "la-molsw", &bad, now).await {
         Err(CaseError::Invalid(e)) => assert_eq!(e.field, "origin.province"),
         other => panic!("{other:?}"),
     }
 
-    let case = create_draft(&th, "la-molsw", &referral(), now)
+    let case = create_draft(&th, "tester", "la-molsw", &referral(), now)
         .await
         .unwrap();
     let queued = |n: &Node| {
@@ -296,7 +325,7 @@ async fn decline_out_of_turn_and_bad_bodies(backend: Backend) {
         }
     };
     // No referral without the person's consent to return; nothing is sent.
-    match make_move(&th, case, "referral", &json!({}), now).await {
+    match make_move(&th, "tester", case, "referral", &json!({}), now).await {
         Err(CaseError::Conflict(m)) => assert!(m.contains("consent to repatriation"), "{m}"),
         other => panic!("{other:?}"),
     }
@@ -316,7 +345,7 @@ async fn decline_out_of_turn_and_bad_bodies(backend: Backend) {
         "return_plan",
         json!({"date": "2026-12-10", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "x", "travel_document": "y"}),
     );
-    match make_move(&th, case, "return_plan", &plan, now).await {
+    match make_move(&th, "tester", case, "return_plan", &plan, now).await {
         Err(CaseError::Refused(r)) => assert!(r.to_string().contains("home's turn"), "{r}"),
         other => panic!("{other:?}"),
     }
@@ -325,12 +354,12 @@ async fn decline_out_of_turn_and_bad_bodies(backend: Backend) {
         "acknowledgement",
         json!({"receiving_organisation": 5, "case_worker_ref": "x"}),
     );
-    match make_move(&la, case, "acknowledgement", &ack, now).await {
+    match make_move(&la, "tester", case, "acknowledgement", &ack, now).await {
         Err(CaseError::Invalid(e)) => assert_eq!(e.field, "receiving_organisation"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        make_move(&la, case, "gossip", &json!({}), now).await,
+        make_move(&la, "tester", case, "gossip", &json!({}), now).await,
         Err(CaseError::UnknownKind(_))
     ));
     assert_eq!(queued(&th).await, sent_before, "nothing sent");
@@ -361,7 +390,7 @@ async fn withdrawal_crossing_a_move(backend: Backend) {
     let (th, th_run) = th_dir.start().await;
     let (la, la_run) = la_dir.start().await;
     let now = time::OffsetDateTime::now_utc();
-    let case = create_draft(&th, "la-molsw", &referral(), now)
+    let case = create_draft(&th, "tester", "la-molsw", &referral(), now)
         .await
         .unwrap();
     consent(&th, case, "repatriation").await;
@@ -374,6 +403,7 @@ async fn withdrawal_crossing_a_move(backend: Backend) {
     let (th, la) = (th_dir.open().await, la_dir.open().await);
     make_move(
         &th,
+        "tester",
         case,
         "withdrawal",
         &body("withdrawal", json!({"reason": "consent_withdrawn"})),
@@ -383,6 +413,7 @@ async fn withdrawal_crossing_a_move(backend: Backend) {
     .unwrap();
     make_move(
         &la,
+        "tester",
         case,
         "acknowledgement",
         &body(
