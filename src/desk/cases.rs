@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::{Role, SignedInUser, verify_password};
+use super::error::ErrorBody;
 use super::{ApiError, DeskState};
 use crate::cases;
 use crate::store::{cases as store_cases, outbox, users};
@@ -26,6 +27,41 @@ pub fn router() -> Router<DeskState> {
             get(list_attachments).post(upload),
         )
         .route("/api/v1/cases/{id}/attachments/{aid}", get(download))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+/// The OpenAPI document of this API, generated from the handlers and types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Mittaphap desk API", description = "The case workers' API of a Mittaphap node (DESIGN §7)."),
+    paths(
+        session, list, create, read, consent, message, timeline, upload, list_attachments, download, openapi,
+        super::healthz, super::readyz
+    ),
+    components(schemas(Credentials, CaseSummary, NewCase, MoveRequest, ErrorBody)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// GET /api/v1/openapi.json: this document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", responses((status = 200, description = "OpenAPI 3.1", body = Object)), security(()))]
+async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 /// JSON bodies whose rejections are this API's errors (400/413/422 with JSON).
@@ -69,14 +105,15 @@ fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Credentials {
+pub struct Credentials {
     username: String,
     password: String,
 }
 
 /// POST /api/v1/session: a token for a user name and password.
+#[utoipa::path(post, path = "/api/v1/session", request_body = Credentials, responses((status = 200, description = "A bearer token valid for 15 minutes", body = Object), (status = 401, body = ErrorBody)), security(()))]
 async fn session(
     State(state): State<DeskState>,
     ApiJson(c): ApiJson<Credentials>,
@@ -115,8 +152,9 @@ async fn session(
     ))
 }
 
-#[derive(Serialize)]
-struct CaseSummary {
+/// A case as lists show it: clear columns only.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CaseSummary {
     id: String,
     host_node: String,
     home_node: String,
@@ -154,9 +192,9 @@ impl From<store_cases::CaseRow> for CaseSummary {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
+pub struct ListQuery {
     state: Option<String>,
     /// `ours`: the inbox, cases where it is our turn; `theirs`: waiting for the peer.
     turn: Option<String>,
@@ -165,6 +203,7 @@ struct ListQuery {
 }
 
 /// GET /api/v1/cases?state=&turn=ours|theirs&updated_since=: clear columns only.
+#[utoipa::path(get, path = "/api/v1/cases", params(ListQuery), responses((status = 200, body = [CaseSummary]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn list(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -214,14 +253,18 @@ async fn list(
     Ok(axum::Json(out))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewCase {
+pub struct NewCase {
+    /// The node id of the person's home country.
     home_node: String,
+    /// A `referral/1` body (docs/sop.md).
+    #[schema(value_type = Object)]
     referral: Value,
 }
 
 /// POST /api/v1/cases: a draft referral.
+#[utoipa::path(post, path = "/api/v1/cases", request_body = NewCase, responses((status = 201, description = "The draft: id, state, turn", body = Object), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn create(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -243,6 +286,7 @@ async fn create(
 }
 
 /// GET /api/v1/cases/{id}: the case, with its sealed file opened.
+#[utoipa::path(get, path = "/api/v1/cases/{id}", params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "Clear columns, consents, and the opened case file (audited)", body = Object), (status = 404, body = ErrorBody)))]
 async fn read(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -282,6 +326,7 @@ async fn read(
 }
 
 /// POST /api/v1/cases/{id}/consents: one consent record.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/consents", params(("id" = String, Path, description = "Case id")), request_body(content = Object, description = "purpose, granted, given_on, language, witness"), responses((status = 204, description = "Recorded"), (status = 422, body = ErrorBody)))]
 async fn consent(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -300,15 +345,19 @@ async fn consent(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MoveRequest {
+pub struct MoveRequest {
+    /// A message kind of docs/sop.md.
     kind: String,
+    /// The body of that kind (`{"schema": "KIND/1", …}`); empty for a referral.
     #[serde(default)]
+    #[schema(value_type = Object)]
     body: Value,
 }
 
 /// POST /api/v1/cases/{id}/messages: our move (validated, applied, queued).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/messages", params(("id" = String, Path, description = "Case id")), request_body = MoveRequest, responses((status = 200, description = "The new state and turn, and the envelope id", body = Object), (status = 409, description = "Not your turn, wrong state, or no consent", body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn message(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -334,6 +383,7 @@ async fn message(
 }
 
 /// GET /api/v1/cases/{id}/timeline: every move of both sides, with delivery state.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/timeline", params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "Every move of both sides, with delivery state", body = [Object]), (status = 404, body = ErrorBody)))]
 async fn timeline(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -393,15 +443,16 @@ async fn timeline(
     Ok(axum::Json(Value::Array(out)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct UploadQuery {
+pub struct UploadQuery {
     file_name: String,
     media_type: String,
 }
 
 /// POST /api/v1/cases/{id}/attachments?file_name=…&media_type=…: the raw bytes,
 /// streamed and sealed as they arrive.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/attachments", params(("id" = String, Path, description = "Case id"), UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, description = "id, sha256 and len of the sealed blob", body = Object), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn upload(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -431,6 +482,7 @@ async fn upload(
 }
 
 /// GET /api/v1/cases/{id}/attachments: what is attached (names opened).
+#[utoipa::path(get, path = "/api/v1/cases/{id}/attachments", params(("id" = String, Path, description = "Case id")), responses((status = 200, body = [Object]), (status = 404, body = ErrorBody)))]
 async fn list_attachments(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -463,6 +515,7 @@ async fn list_attachments(
 }
 
 /// GET /api/v1/cases/{id}/attachments/{aid}: the bytes, opened as they stream out.
+#[utoipa::path(get, path = "/api/v1/cases/{id}/attachments/{aid}", params(("id" = String, Path, description = "Case id"), ("aid" = String, Path, description = "Attachment id")), responses((status = 200, description = "The bytes, opened as they stream (audited)", content_type = "application/octet-stream", body = Vec<u8>), (status = 404, body = ErrorBody)))]
 async fn download(
     user: SignedInUser,
     State(state): State<DeskState>,

@@ -4,9 +4,21 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::cases::CaseError;
+
+/// What every error answer holds.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: bad_request, unauthorized, bad_credentials, forbidden, not_found,
+    /// conflict, invalid, too_large, unavailable, internal.
+    pub error: String,
+    /// For people.
+    pub message: String,
+    /// With `invalid`: the field at fault, as a path (`person.gender`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -78,11 +90,19 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let (status, code) = self.status_and_code();
-        let mut body = json!({"error": code, "message": self.to_string()});
-        if let Self::Invalid { field, .. } = &self {
-            body["field"] = json!(field);
-        }
-        (status, Json(body)).into_response()
+        let field = match &self {
+            Self::Invalid { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        (
+            status,
+            Json(ErrorBody {
+                error: code.to_owned(),
+                message: self.to_string(),
+                field,
+            }),
+        )
+            .into_response()
     }
 }
 

@@ -54,11 +54,13 @@ pub fn health(store: Store) -> Router {
 }
 
 /// GET /healthz: the process is alive.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "Alive", body = Object)), security(()))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// GET /readyz: the database answers.
+#[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready", body = Object), (status = 503, body = error::ErrorBody)), security(()))]
 async fn readyz(State(store): State<Store>) -> Result<Json<Value>, ApiError> {
     store
         .ping()

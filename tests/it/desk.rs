@@ -538,3 +538,46 @@ async fn attachments_travel_sealed(backend: Backend) {
     }
 }
 on_both_backends!(attachments_travel_sealed);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_lists_every_route() {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let mut node = crate::helpers::init_node(root.path(), "th-msdhs", "TH", &dbs);
+    let (_, run) = node.start().await;
+    let doc: Value = reqwest::get(format!("http://{}/api/v1/openapi.json", run.desk_addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/api/v1/session", "post"),
+        ("/api/v1/cases", "get"),
+        ("/api/v1/cases", "post"),
+        ("/api/v1/cases/{id}", "get"),
+        ("/api/v1/cases/{id}/consents", "post"),
+        ("/api/v1/cases/{id}/messages", "post"),
+        ("/api/v1/cases/{id}/timeline", "get"),
+        ("/api/v1/cases/{id}/attachments", "post"),
+        ("/api/v1/cases/{id}/attachments", "get"),
+        ("/api/v1/cases/{id}/attachments/{aid}", "get"),
+        ("/api/v1/openapi.json", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["field"].is_object());
+    run.shutdown().await.unwrap();
+}
