@@ -581,3 +581,188 @@ async fn openapi_document_lists_every_route() {
     assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["field"].is_object());
     run.shutdown().await.unwrap();
 }
+
+/// Over the desk APIs of two real nodes: the decline paths, and withdrawal by the
+/// host and by the home side in different states; both copies agree each time.
+async fn declines_and_withdrawals_over_the_api(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, "a long password th");
+    add_user(&la_dir, "keo", "officer", None, "a long password la");
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let http = reqwest::Client::new();
+    let thd = Desk {
+        base: format!("http://{}", th_run.desk_addr),
+        http: http.clone(),
+    };
+    let lad = Desk {
+        base: format!("http://{}", la_run.desk_addr),
+        http,
+    };
+    let (t_th, t_la) = (
+        thd.token("somchai", "a long password th").await,
+        lad.token("keo", "a long password la").await,
+    );
+    let nodes = [(&thd, &t_th, &th), (&lad, &t_la, &la)];
+
+    // One move over the API, then both copies must show `state`.
+    let step = |case: String, by: usize, kind: &'static str, fields: Value, state: &'static str| {
+        let (mover, token, _) = nodes[by];
+        let (other, other_token, other_node) = nodes[1 - by];
+        async move {
+            let mut body = fields;
+            if kind != "referral" {
+                body["schema"] = json!(format!("{kind}/1"));
+            }
+            let before = *other_node.events.accepted.borrow();
+            let (status, moved) = mover
+                .post(
+                    token,
+                    &format!("/api/v1/cases/{case}/messages"),
+                    &json!({"kind": kind, "body": body}),
+                )
+                .await;
+            assert_eq!(status, 200, "{kind}: {moved}");
+            wait_for(&other_node.events.accepted, before + 1, kind).await;
+            let (_, mine) = mover.get(token, &format!("/api/v1/cases/{case}")).await;
+            let (_, theirs) = other
+                .get(other_token, &format!("/api/v1/cases/{case}"))
+                .await;
+            assert_eq!(
+                (mine["state"].as_str(), theirs["state"].as_str()),
+                (Some(state), Some(state)),
+                "{kind}"
+            );
+            assert_eq!(mine["turn"], theirs["turn"], "{kind}");
+        }
+    };
+    let referred = || async {
+        let (_, created) = thd
+            .post(
+                &t_th,
+                "/api/v1/cases",
+                &json!({"home_node": "la-molsw", "referral": referral()}),
+            )
+            .await;
+        let case = created["id"].as_str().unwrap().to_owned();
+        let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "Social worker"});
+        assert_eq!(
+            thd.post(&t_th, &format!("/api/v1/cases/{case}/consents"), &record)
+                .await
+                .0,
+            204
+        );
+        step(case.clone(), 0, "referral", json!({}), "referred").await;
+        case
+    };
+    let ack = json!({"receiving_organisation": "MoLSW", "case_worker_ref": "CW"});
+    let verification = |confirmed: bool| json!({"identity_confirmed": confirmed, "family_traced": confirmed, "family_assessment": "Assessed", "placement": "family"});
+
+    // Declined at once, and declined after a verification that did not confirm.
+    let case = referred().await;
+    step(
+        case,
+        1,
+        "decline",
+        json!({"reason": "Not a national"}),
+        "declined",
+    )
+    .await;
+    let case = referred().await;
+    step(
+        case.clone(),
+        1,
+        "acknowledgement",
+        ack.clone(),
+        "acknowledged",
+    )
+    .await;
+    step(case, 1, "verification", verification(false), "declined").await;
+
+    // The host withdraws a verified case (its own turn).
+    let case = referred().await;
+    step(
+        case.clone(),
+        1,
+        "acknowledgement",
+        ack.clone(),
+        "acknowledged",
+    )
+    .await;
+    step(
+        case.clone(),
+        1,
+        "verification",
+        verification(true),
+        "verified",
+    )
+    .await;
+    step(
+        case,
+        0,
+        "withdrawal",
+        json!({"reason": "consent_withdrawn"}),
+        "withdrawn",
+    )
+    .await;
+
+    // The home side withdraws while the host waits, and on the host's turn.
+    let case = referred().await;
+    step(
+        case.clone(),
+        1,
+        "withdrawal",
+        json!({"reason": "other", "note": "family unsafe"}),
+        "withdrawn",
+    )
+    .await;
+    let case = referred().await;
+    step(
+        case.clone(),
+        1,
+        "acknowledgement",
+        ack.clone(),
+        "acknowledged",
+    )
+    .await;
+    step(
+        case.clone(),
+        1,
+        "verification",
+        verification(true),
+        "verified",
+    )
+    .await;
+    let plan = json!({"date": "2026-12-10", "crossing": {"point": "mukdahan_savannakhet"}, "escorts": "x", "travel_document": "y"});
+    step(case.clone(), 0, "return_plan", plan, "return_planned").await;
+    step(
+        case.clone(),
+        1,
+        "return_confirmation",
+        json!({"reception_team": "t", "transit_centre": "Savannakhet"}),
+        "return_confirmed",
+    )
+    .await;
+    step(
+        case.clone(),
+        1,
+        "withdrawal",
+        json!({"reason": "absconded"}),
+        "withdrawn",
+    )
+    .await;
+    // After a withdrawal nothing moves the return any more.
+    let handover = json!({"kind": "handover", "body": {"schema": "handover/1", "at": "2026-12-10T09:00:00+07:00", "crossing": {"point": "mukdahan_savannakhet"}, "escorts": "x", "record": "y"}});
+    assert_eq!(
+        thd.post(&t_th, &format!("/api/v1/cases/{case}/messages"), &handover)
+            .await
+            .0,
+        409
+    );
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
+on_both_backends!(declines_and_withdrawals_over_the_api);
