@@ -112,6 +112,44 @@ fn clear_facts(row: &mut CaseRow, body: &Body) {
     }
 }
 
+/// A case as it begins on either side: a draft, the host's turn. The home side's
+/// copy is then moved to `referred` by the referral it began with.
+fn draft_row(
+    case_id: &str,
+    host: &str,
+    home: &str,
+    ours: Side,
+    sealed: String,
+    now: time::OffsetDateTime,
+) -> CaseRow {
+    CaseRow {
+        case_id: case_id.to_owned(),
+        host_node: host.to_owned(),
+        home_node: home.to_owned(),
+        our_side: side_name(ours),
+        state: State::Draft.as_str().to_owned(),
+        turn: Some(side_name(Side::Host)),
+        gender: None,
+        age_at_identification: None,
+        exploitation_types: None,
+        province_of_origin: None,
+        crossing_point: None,
+        prosecution_milestone: None,
+        sealed,
+        created_at: millis(now),
+        updated_at: millis(now),
+    }
+}
+
+/// An attachment's file name and media type, sealed to this node.
+fn seal_meta(node: &Node, file_name: &str, media_type: &str) -> Result<String, CaseError> {
+    let meta = serde_json::json!({"file_name": file_name, "media_type": media_type});
+    seal_to_self(
+        node,
+        &serde_json::to_vec(&meta).map_err(|_| CaseError::Seal)?,
+    )
+}
+
 /// Opens a draft referral on our (host) side, for `home_node`. Returns the case id.
 pub async fn create_draft(
     node: &Node,
@@ -129,23 +167,16 @@ pub async fn create_draft(
             "{home_node} is not a registered peer"
         )));
     }
-    let mut row = CaseRow {
-        case_id: case_id.to_string(),
-        host_node: node.config.node_id.to_string(),
-        home_node: home_node.to_owned(),
-        our_side: side_name(Side::Host),
-        state: State::Draft.as_str().to_owned(),
-        turn: Some(side_name(Side::Host)),
-        gender: None,
-        age_at_identification: None,
-        exploitation_types: None,
-        province_of_origin: None,
-        crossing_point: None,
-        prosecution_milestone: None,
-        sealed: seal_to_self(node, &plaintext)?,
-        created_at: millis(now),
-        updated_at: millis(now),
-    };
+    let host = node.config.node_id.to_string();
+    let sealed = seal_to_self(node, &plaintext)?;
+    let mut row = draft_row(
+        &case_id.to_string(),
+        &host,
+        home_node,
+        Side::Host,
+        sealed,
+        now,
+    );
     clear_facts(&mut row, &body);
     cases::insert(&mut tx, &row).await?;
     let detail = format!("home_node={home_node}");
@@ -365,33 +396,14 @@ async fn apply_move(
             state: State::Referred,
             turn: Some(Side::Home),
         };
-        let mut row = CaseRow {
-            case_id: case_id.to_owned(),
-            host_node: peer.to_owned(),
-            home_node: node.config.node_id.to_string(),
-            our_side: side_name(Side::Home),
-            state: State::Draft.as_str().to_owned(),
-            turn: Some(side_name(Side::Host)),
-            gender: None,
-            age_at_identification: None,
-            exploitation_types: None,
-            province_of_origin: None,
-            crossing_point: None,
-            prosecution_milestone: None,
-            sealed: seal_to_self(node, &plaintext)?,
-            created_at: millis(now),
-            updated_at: millis(now),
-        };
+        let home = node.config.node_id.to_string();
+        let sealed = seal_to_self(node, &plaintext)?;
+        let mut row = draft_row(case_id, peer, &home, Side::Home, sealed, now);
         cases::insert(conn, &row).await?;
         if let Body::Referral(r) = &parsed {
             // The blobs arrived sealed to us: they are ours at rest as they are.
             for a in &r.attachments {
-                let meta =
-                    serde_json::json!({"file_name": a.file_name, "media_type": a.media_type});
-                let meta = seal_to_self(
-                    node,
-                    &serde_json::to_vec(&meta).map_err(|_| CaseError::Seal)?,
-                )?;
+                let meta = seal_meta(node, &a.file_name, &a.media_type)?;
                 cases::add_attachment(
                     conn,
                     &cases::AttachmentRow {
@@ -600,11 +612,7 @@ where
             crate::blobs::BlobError::TooLarge(max) => CaseError::TooLarge(max),
             e => CaseError::Conflict(format!("attachment: {e}")),
         })?;
-    let meta = serde_json::json!({"file_name": file_name, "media_type": media_type});
-    let meta = seal_to_self(
-        node,
-        &serde_json::to_vec(&meta).map_err(|_| CaseError::Seal)?,
-    )?;
+    let meta = seal_meta(node, file_name, media_type)?;
     let attachment_id = uuid::Uuid::now_v7().to_string();
     let mut tx = node.store.begin().await?;
     cases::add_attachment(

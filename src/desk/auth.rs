@@ -142,16 +142,9 @@ impl FromRequestParts<DeskState> for SignedInUser {
             .tokens
             .check(token, now)
             .ok_or(ApiError::Unauthorized)?;
-        let mut conn = state
-            .node
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let mut conn = state.node.store.pool().acquire().await?;
         let user = users::get(&mut conn, &claims.sub)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?
+            .await?
             .filter(|u| u.disabled == 0)
             .ok_or(ApiError::Unauthorized)?;
         let role = Role::parse(&user.role).ok_or(ApiError::Unauthorized)?;

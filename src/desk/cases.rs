@@ -118,16 +118,8 @@ async fn session(
     State(state): State<DeskState>,
     ApiJson(c): ApiJson<Credentials>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let user = users::get(&mut conn, &c.username)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut conn = state.node.store.pool().acquire().await?;
+    let user = users::get(&mut conn, &c.username).await?;
     drop(conn);
     let password = c.password;
     // The same work whether or not the user exists, so timing says nothing.
@@ -229,16 +221,8 @@ async fn list(
         ),
         None => None,
     };
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let rows = store_cases::list(&mut conn)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut conn = state.node.store.pool().acquire().await?;
+    let rows = store_cases::list(&mut conn).await?;
     let out = rows
         .into_iter()
         .filter(|r| q.state.as_ref().is_none_or(|s| *s == r.state))
@@ -294,20 +278,11 @@ async fn read(
 ) -> Result<axum::Json<Value>, ApiError> {
     works_cases(&user)?;
     let id = case_id(&id)?;
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut conn = state.node.store.pool().acquire().await?;
     let row = store_cases::get(&mut conn, &id.to_string())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .await?
         .ok_or(ApiError::NotFound)?;
-    let consents = store_cases::consents(&mut conn, &row.case_id)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let consents = store_cases::consents(&mut conn, &row.case_id).await?;
     let file = cases::open_sealed(&state.node, &row.sealed)
         .ok_or_else(|| ApiError::Internal("sealed file".into()))?;
     audit_now(
@@ -391,20 +366,11 @@ async fn timeline(
 ) -> Result<axum::Json<Value>, ApiError> {
     works_cases(&user)?;
     let id = case_id(&id)?;
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut conn = state.node.store.pool().acquire().await?;
     let row = store_cases::get(&mut conn, &id.to_string())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .await?
         .ok_or(ApiError::NotFound)?;
-    let events = store_cases::events(&mut conn, &row.case_id)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let events = store_cases::events(&mut conn, &row.case_id).await?;
     let peer = if row.our_side == "host" {
         &row.home_node
     } else {
@@ -415,9 +381,7 @@ async fn timeline(
         let ours = e.made_by == row.our_side;
         let delivery = match (&e.jti, ours) {
             (Some(jti), true) => {
-                let sent = outbox::by_jti(&mut conn, peer, jti)
-                    .await
-                    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+                let sent = outbox::by_jti(&mut conn, peer, jti).await?;
                 match sent {
                     Some(s) if s.state == "delivered" => {
                         json!({"state": "delivered", "receipt_at": s.delivered_at.map(rfc3339)})
@@ -490,20 +454,11 @@ async fn list_attachments(
 ) -> Result<axum::Json<Value>, ApiError> {
     works_cases(&user)?;
     let id = case_id(&id)?;
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut conn = state.node.store.pool().acquire().await?;
     store_cases::get(&mut conn, &id.to_string())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .await?
         .ok_or(ApiError::NotFound)?;
-    let rows = store_cases::attachments(&mut conn, &id.to_string())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let rows = store_cases::attachments(&mut conn, &id.to_string()).await?;
     let out: Vec<Value> = rows
         .into_iter()
         .map(|r| {
@@ -523,16 +478,8 @@ async fn download(
 ) -> Result<axum::response::Response, ApiError> {
     works_cases(&user)?;
     let id = case_id(&id)?;
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let rows = store_cases::attachments(&mut conn, &id.to_string())
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let mut conn = state.node.store.pool().acquire().await?;
+    let rows = store_cases::attachments(&mut conn, &id.to_string()).await?;
     drop(conn);
     let row = rows
         .into_iter()
@@ -584,8 +531,6 @@ async fn audit_now(
     crate::audit::record(&mut tx, entry, time::OffsetDateTime::now_utc())
         .await
         .map_err(unavailable)?;
-    tx.commit()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    tx.commit().await?;
     Ok(())
 }

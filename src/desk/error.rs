@@ -61,6 +61,19 @@ impl ApiError {
     }
 }
 
+/// A failing database is ours to fix, not the client's: 503, details logged.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
 impl From<CaseError> for ApiError {
     fn from(e: CaseError) -> Self {
         match e {

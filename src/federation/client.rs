@@ -155,24 +155,7 @@ impl PeerClient {
 
     /// GET /fed/v1/descriptor, verified.
     pub async fn descriptor(&self) -> Result<VerifiedDescriptor, ClientError> {
-        let response = self
-            .http
-            .get(format!("{}/fed/v1/descriptor", self.base))
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| ClientError::Transport(error_chain(&e)))?;
-        if !status.is_success() {
-            return Err(ClientError::Status {
-                status: status.as_u16(),
-                body,
-            });
-        }
-        Ok(verify(&body)?)
+        Ok(verify(&self.get_text("/fed/v1/descriptor").await?)?)
     }
 }
 
