@@ -279,9 +279,7 @@ async fn read(
     works_cases(&user)?;
     let id = case_id(&id)?;
     let mut conn = state.node.store.pool().acquire().await?;
-    let row = store_cases::get(&mut conn, &id.to_string())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let row = find_case(&mut conn, id).await?;
     let consents = store_cases::consents(&mut conn, &row.case_id).await?;
     let file = cases::open_sealed(&state.node, &row.sealed)
         .ok_or_else(|| ApiError::Internal("sealed file".into()))?;
@@ -367,9 +365,7 @@ async fn timeline(
     works_cases(&user)?;
     let id = case_id(&id)?;
     let mut conn = state.node.store.pool().acquire().await?;
-    let row = store_cases::get(&mut conn, &id.to_string())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let row = find_case(&mut conn, id).await?;
     let events = store_cases::events(&mut conn, &row.case_id).await?;
     let peer = if row.our_side == "host" {
         &row.home_node
@@ -455,10 +451,18 @@ async fn list_attachments(
     works_cases(&user)?;
     let id = case_id(&id)?;
     let mut conn = state.node.store.pool().acquire().await?;
-    store_cases::get(&mut conn, &id.to_string())
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let rows = store_cases::attachments(&mut conn, &id.to_string()).await?;
+    let case = find_case(&mut conn, id).await?;
+    let rows = store_cases::attachments(&mut conn, &case.case_id).await?;
+    drop(conn);
+    // File names are sealed: opening them is a read of sealed content.
+    audit_now(
+        &state,
+        &user.username,
+        "case.read",
+        Some(&case.case_id),
+        "attachment names",
+    )
+    .await?;
     let out: Vec<Value> = rows
         .into_iter()
         .map(|r| {
@@ -510,6 +514,16 @@ async fn download(
         .header(axum::http::header::CONTENT_DISPOSITION, "attachment")
         .body(axum::body::Body::from_stream(stream))
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The case, or 404.
+async fn find_case(
+    conn: &mut sqlx::AnyConnection,
+    id: uuid::Uuid,
+) -> Result<store_cases::CaseRow, ApiError> {
+    store_cases::get(conn, &id.to_string())
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// Records an audit entry in a transaction of its own (reads change nothing else).

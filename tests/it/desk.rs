@@ -495,6 +495,16 @@ async fn attachments_travel_sealed(backend: Backend) {
         .await;
     let listed = listed.as_array().unwrap().clone();
     assert_eq!(listed.len(), 1);
+    let reads = {
+        let mut conn = la.store.pool().acquire().await.unwrap();
+        mittaphap::store::audit::all(&mut conn).await.unwrap()
+    };
+    assert!(
+        reads
+            .iter()
+            .any(|r| r.actor == "keo" && r.action == "case.read" && r.detail == "attachment names"),
+        "listing attachment names is an audited read"
+    );
     assert_eq!(
         (
             listed[0]["file_name"].as_str(),
