@@ -1,11 +1,15 @@
 //! The hash-chained audit log: every move, every read of sealed content, every
-//! sign-in. An entry commits in the same transaction as what it records.
+//! sign-in, every grant, user and peer change. An entry commits in the same
+//! transaction as what it records. Checkpoints (the chain's length and head,
+//! signed to each peer) let a peer witness that history was not rewritten.
 
 use sqlx::AnyConnection;
 
 use crate::crypto::hash::sha256_hex;
 use crate::store::audit::{self, AuditRow};
 use crate::store::{StoreError, millis};
+
+pub mod checkpoint;
 
 /// What happened, without personal data: ids, kinds, outcomes.
 pub struct Entry<'a> {
@@ -52,16 +56,100 @@ pub async fn record(
     Ok(row.position)
 }
 
-/// Recomputes the chain; `Err(position)` names the first entry that does not hold.
-pub fn verify(rows: &[AuditRow]) -> Result<usize, i64> {
+/// Where and why the chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub position: i64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "audit entry {}: {}", self.position, self.reason)
+    }
+}
+
+fn broken(position: i64, reason: impl Into<String>) -> Broken {
+    Broken {
+        position,
+        reason: reason.into(),
+    }
+}
+
+/// Recomputes the chain; `Err` names the first entry that does not hold.
+pub fn verify(rows: &[AuditRow]) -> Result<usize, Broken> {
     let mut prev = String::new();
     for (i, row) in rows.iter().enumerate() {
-        if row.position != i as i64 + 1 || row.prev_hash != prev || entry_hash(row) != row.hash {
-            return Err(i as i64 + 1);
+        let expected = i as i64 + 1;
+        if row.position > expected {
+            return Err(broken(
+                expected,
+                format!(
+                    "missing: the chain jumps from entry {} to entry {} (deleted)",
+                    expected - 1,
+                    row.position
+                ),
+            ));
+        }
+        if row.position < expected {
+            return Err(broken(
+                row.position,
+                "out of sequence: numbered before entries already in the chain (inserted)",
+            ));
+        }
+        if entry_hash(row) != row.hash {
+            return Err(broken(
+                row.position,
+                "its content does not match its hash (edited)",
+            ));
+        }
+        if row.prev_hash != prev {
+            return Err(broken(
+                row.position,
+                format!(
+                    "does not follow entry {}: its previous hash differs (an entry was inserted, replaced or deleted before it)",
+                    row.position - 1
+                ),
+            ));
         }
         prev = row.hash.clone();
     }
     Ok(rows.len())
+}
+
+/// As `verify`, and the chain ends where the recorded head says it does (so the
+/// last entries cannot be deleted unseen).
+pub fn verify_with_head(rows: &[AuditRow], head: (i64, &str)) -> Result<usize, Broken> {
+    let n = verify(rows)?;
+    let last = rows
+        .last()
+        .map(|r| (r.position, r.hash.as_str()))
+        .unwrap_or((0, ""));
+    if head.0 > last.0 {
+        return Err(broken(
+            last.0 + 1,
+            format!(
+                "missing: the head records {} entries but the chain ends at {} (deleted)",
+                head.0, last.0
+            ),
+        ));
+    }
+    if head.0 < last.0 {
+        return Err(broken(
+            head.0 + 1,
+            format!(
+                "not in the head: the head records {} entries, the chain has {} (inserted)",
+                head.0, last.0
+            ),
+        ));
+    }
+    if head.1 != last.1 {
+        return Err(broken(
+            last.0,
+            "its hash differs from the recorded head (replaced)",
+        ));
+    }
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -92,15 +180,22 @@ mod tests {
     #[test]
     fn edits_deletions_and_insertions_break_the_chain() {
         let rows = chain(5);
+        let at = |r: Result<usize, Broken>| r.map_err(|b| b.position);
         assert_eq!(verify(&rows), Ok(5));
+        let head = (5, rows[4].hash.as_str());
+        assert_eq!(verify_with_head(&rows, head), Ok(5));
         let mut edited = rows.clone();
         edited[2].detail = "other".into();
-        assert_eq!(verify(&edited), Err(3));
+        assert_eq!(at(verify(&edited)), Err(3));
         let mut deleted = rows.clone();
         deleted.remove(1);
-        assert_eq!(verify(&deleted), Err(2));
+        assert_eq!(at(verify(&deleted)), Err(2));
         let mut inserted = rows.clone();
         inserted.insert(4, rows[3].clone());
-        assert_eq!(verify(&inserted), Err(5));
+        assert_eq!(at(verify(&inserted)), Err(4));
+        let tail_cut = &rows[..4];
+        assert_eq!(at(verify_with_head(tail_cut, head)), Err(5));
+        let longer = chain(6);
+        assert_eq!(at(verify_with_head(&longer, head)), Err(6));
     }
 }

@@ -91,6 +91,17 @@ impl Blobs {
         }
     }
 
+    /// Deletes a blob (retention). Deleting one that is not there succeeds.
+    pub async fn delete(&self, sha256: &str) -> Result<(), BlobError> {
+        if !is_sha256_hex(sha256) {
+            return Ok(());
+        }
+        match self.store.delete(&Self::key(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
     fn staging_path(&self) -> PathBuf {
         self.staging.join(uuid::Uuid::new_v4().simple().to_string())
     }

@@ -138,6 +138,7 @@ fn draft_row(
         sealed,
         created_at: millis(now),
         updated_at: millis(now),
+        purged_at: None,
     }
 }
 
@@ -163,9 +164,9 @@ pub async fn create_draft(
     let plaintext = serde_json::to_vec(referral).map_err(|_| CaseError::Seal)?;
     let mut tx = node.store.begin().await?;
     if peers::get(&mut tx, home_node).await?.is_none() {
-        return Err(CaseError::Conflict(format!(
-            "{home_node} is not a registered peer"
-        )));
+        return Err(CaseError::Conflict(
+            "home_node is not a registered peer".into(),
+        ));
     }
     let host = node.config.node_id.to_string();
     let sealed = seal_to_self(node, &plaintext)?;
@@ -477,7 +478,7 @@ pub async fn record_consent(
     let record: ConsentRecord =
         serde_path_to_error::deserialize(record).map_err(|e| BodyError {
             field: e.path().to_string(),
-            message: e.into_inner().to_string(),
+            message: messages::redact(&e.into_inner().to_string()),
         })?;
     record.check()?;
     let sealed = seal_to_self(

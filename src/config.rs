@@ -42,6 +42,64 @@ pub struct NodeConfig {
     pub database: DatabaseConfig,
     pub federation: FederationConfig,
     pub desk: DeskConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub retention: RetentionConfig,
+    #[serde(default)]
+    pub stats: StatsConfig,
+}
+
+/// Default least time between two audit checkpoints to a peer: one hour.
+pub const DEFAULT_CHECKPOINT_EVERY_SECS: u64 = 3600;
+/// Default smallest count a statistics cell may show.
+pub const DEFAULT_STATS_K: u64 = 5;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// A checkpoint goes to each peer at least this often while the chain grows.
+    #[serde(default = "default_checkpoint_every_secs")]
+    pub checkpoint_every_secs: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_every_secs: DEFAULT_CHECKPOINT_EVERY_SECS,
+        }
+    }
+}
+
+fn default_checkpoint_every_secs() -> u64 {
+    DEFAULT_CHECKPOINT_EVERY_SECS
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Sealed content of a case that ended (closed, declined, withdrawn) longer
+    /// ago than this is destroyed; unset keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_sealed_after_days: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsConfig {
+    /// Cells counting fewer cases than this are suppressed.
+    #[serde(default = "default_stats_k")]
+    pub k: u64,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self { k: DEFAULT_STATS_K }
+    }
+}
+
+fn default_stats_k() -> u64 {
+    DEFAULT_STATS_K
 }
 
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -126,7 +184,8 @@ impl NodeConfig {
 
     /// Overrides: `MITTAPHAP_DATABASE_URL`, `MITTAPHAP_FEDERATION_ADDR`,
     /// `MITTAPHAP_MAX_BLOB_BYTES`, `MITTAPHAP_RETRY_MAX_MS`, `MITTAPHAP_DESK_ADDR`, `MITTAPHAP_DESK_TLS_CERT`,
-    /// `MITTAPHAP_DESK_TLS_KEY`.
+    /// `MITTAPHAP_DESK_TLS_KEY`, `MITTAPHAP_AUDIT_CHECKPOINT_EVERY_SECS`,
+    /// `MITTAPHAP_PURGE_SEALED_AFTER_DAYS`, `MITTAPHAP_STATS_K`.
     pub fn apply_overrides(
         &mut self,
         get: impl Fn(&str) -> Option<String>,
@@ -157,6 +216,29 @@ impl NodeConfig {
         }
         if let Some(v) = get("MITTAPHAP_DESK_TLS_KEY") {
             self.desk.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("MITTAPHAP_AUDIT_CHECKPOINT_EVERY_SECS") {
+            self.audit.checkpoint_every_secs = v.parse().map_err(|_| ConfigError::Env {
+                name: "MITTAPHAP_AUDIT_CHECKPOINT_EVERY_SECS",
+                message: format!("{v:?} is not a number of seconds"),
+            })?;
+        }
+        if let Some(v) = get("MITTAPHAP_PURGE_SEALED_AFTER_DAYS") {
+            self.retention.purge_sealed_after_days =
+                Some(v.parse().map_err(|_| ConfigError::Env {
+                    name: "MITTAPHAP_PURGE_SEALED_AFTER_DAYS",
+                    message: format!("{v:?} is not a number of days"),
+                })?);
+        }
+        if let Some(v) = get("MITTAPHAP_STATS_K") {
+            self.stats.k = v
+                .parse()
+                .ok()
+                .filter(|k| *k >= 1)
+                .ok_or_else(|| ConfigError::Env {
+                    name: "MITTAPHAP_STATS_K",
+                    message: format!("{v:?} is not a whole number of at least 1"),
+                })?;
         }
         Ok(())
     }
@@ -263,6 +345,9 @@ mod tests {
                 tls_cert: None,
                 tls_key: None,
             },
+            audit: AuditConfig::default(),
+            retention: RetentionConfig::default(),
+            stats: StatsConfig::default(),
         }
     }
 

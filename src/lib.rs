@@ -1,7 +1,8 @@
 //! Mittaphap: the case exchange for the cross-border return of victims of human
 //! trafficking between Thailand and Lao PDR. One node per country; see docs/architecture.md.
 
-pub mod audit; // the hash-chained audit log
+pub mod accounts; // desk accounts: add, disable, enable (audited)
+pub mod audit; // the hash-chained audit log and its checkpoints
 pub mod blobs; // sealed attachments, content-addressed in an object store
 pub mod cases; // moves on cases: ours and the peer's, one state machine
 pub mod cli; // command line: init, descriptor, peer, serve
@@ -13,4 +14,6 @@ pub mod federation; // the mutual-TLS door to peers, and the client that calls t
 pub mod net; // the TLS listener both doors share
 pub mod node; // a node opened from its folder, and serving it
 pub mod protocol; // wire types: node descriptor
+pub mod retention; // crypto-shredding of ended cases
+pub mod stats; // counts from clear columns, small cells suppressed
 pub mod store; // all SQL: node, peers

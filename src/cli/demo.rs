@@ -76,6 +76,7 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
             password_hash: hash,
             disabled: 0,
             created_at: crate::store::millis(now),
+            token_epoch: 0,
         };
         users::insert(&mut tx, &row).await.map_err(failed)?;
         tx.commit().await.map_err(failed)?;

@@ -4,6 +4,7 @@
 mod demo;
 mod exchange;
 mod init;
+mod oversight;
 mod peer;
 mod serve;
 mod user;
@@ -66,6 +67,26 @@ enum Command {
         /// Stop after the return instead of serving.
         #[arg(long)]
         exit: bool,
+    },
+    /// The audit log: verify the chain and the peers' checkpoints, or send one.
+    #[command(subcommand)]
+    Audit(oversight::AuditCommand),
+    /// Destroy the sealed content and blobs of cases ended longer ago than
+    /// `retention.purge_sealed_after_days` (one audit entry per case).
+    Purge {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        /// List what would be purged, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Counts by year, gender, age band, exploitation type, province, crossing
+    /// point and outcome, from clear columns only; small cells suppressed.
+    Stats {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "json")]
+        format: oversight::Format,
     },
     /// Run the node: the federation door and the desk, until SIGINT or SIGTERM.
     Serve {
@@ -176,5 +197,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::User(command) => user::run(command).await,
         Command::Demo { dir, exit } => demo::run(dir, exit).await,
         Command::Serve { dir } => serve::run(&dir).await,
+        Command::Audit(command) => oversight::audit(command).await,
+        Command::Purge { dir, dry_run } => oversight::purge(&dir, dry_run).await,
+        Command::Stats { dir, format } => oversight::stats(&dir, format).await,
     }
 }

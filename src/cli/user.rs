@@ -1,12 +1,13 @@
+//! `user add|disable|enable`: desk accounts, from the node's own machine.
+
 use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
 use super::CliError;
-use crate::desk::auth::{Role, hash_password};
+use crate::accounts::{self, AccountError, NewUser};
 use crate::node::Node;
-use crate::store::users;
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -26,62 +27,80 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Disable an account: its sessions end at once and it cannot sign in.
+    Disable {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled account again (it signs in anew).
+    Enable {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        #[arg(long)]
+        username: String,
+    },
+}
+
+fn cli_error(e: AccountError) -> CliError {
+    match e {
+        AccountError::Invalid { field, message } => {
+            CliError::Usage(format!("--{}: {message}", field.replace('_', "-")))
+        }
+        AccountError::NotFound => CliError::Usage("no such user".into()),
+        e => CliError::Failed(format!("refused: {e}")),
+    }
 }
 
 pub async fn run(command: UserCommand) -> Result<(), CliError> {
-    let UserCommand::Add {
-        dir,
-        username,
-        role,
-        org,
-        password_stdin: _,
-    } = command;
-    let valid_name = (3..=64).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
-    if !valid_name {
-        return Err(CliError::Usage(
-            "--username: 3 to 64 lowercase letters, digits, '.', '_' or '-'".into(),
-        ));
+    let now = time::OffsetDateTime::now_utc();
+    match command {
+        UserCommand::Add {
+            dir,
+            username,
+            role,
+            org,
+            password_stdin: _,
+        } => {
+            // Check what can be checked before reading a password or opening the node.
+            accounts::check_username(&username).map_err(cli_error)?;
+            let mut input = String::new();
+            std::io::stdin()
+                .read_to_string(&mut input)
+                .map_err(|e| CliError::Failed(format!("reading the password: {e}")))?;
+            let password = input.lines().next().unwrap_or_default().to_owned();
+            let node = Node::open(&dir).await?;
+            let new = NewUser {
+                username: &username,
+                role: &role,
+                org: org.as_deref(),
+                password,
+            };
+            let result = accounts::add(&node.store, "operator", new, now).await;
+            node.store.close().await;
+            let role = result.map_err(cli_error)?;
+            println!("added user {username} ({})", role.as_str());
+        }
+        UserCommand::Disable { dir, username } => switch(&dir, &username, true, now).await?,
+        UserCommand::Enable { dir, username } => switch(&dir, &username, false, now).await?,
     }
-    let role = Role::parse(&role).ok_or_else(|| {
-        CliError::Usage(format!(
-            "--role {role:?}: use officer, supervisor, legal_aid, admin or auditor"
-        ))
-    })?;
-    if (role == Role::LegalAid) != org.is_some() {
-        return Err(CliError::Usage(
-            "--org is given for legal_aid users, and only for them".into(),
-        ));
-    }
-    let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .map_err(|e| CliError::Failed(format!("reading the password: {e}")))?;
-    let password = input.lines().next().unwrap_or_default().to_owned();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?
-        .map_err(CliError::Usage)?;
-    let node = Node::open(&dir).await?;
-    let row = users::UserRow {
-        username: username.clone(),
-        role: role.as_str().to_owned(),
-        org,
-        password_hash: hash,
-        disabled: 0,
-        created_at: crate::store::millis(time::OffsetDateTime::now_utc()),
-    };
-    let result = async {
-        let mut tx = node.store.begin().await?;
-        users::insert(&mut tx, &row).await?;
-        tx.commit().await?;
-        Ok::<_, crate::store::StoreError>(())
-    }
-    .await;
+    Ok(())
+}
+
+async fn switch(
+    dir: &std::path::Path,
+    username: &str,
+    disabled: bool,
+    now: time::OffsetDateTime,
+) -> Result<(), CliError> {
+    let node = Node::open(dir).await?;
+    let result = accounts::set_disabled(&node.store, "operator", username, disabled, now).await;
     node.store.close().await;
-    result.map_err(|e| CliError::Failed(format!("refused: {e}")))?;
-    println!("added user {username} ({})", role.as_str());
+    result.map_err(cli_error)?;
+    println!(
+        "{} user {username}",
+        if disabled { "disabled" } else { "enabled" }
+    );
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! Who is at the desk: argon2id passwords, EdDSA session tokens (15 minutes),
-//! and the `SignedInUser` extractor every case handler takes.
+//! Who is at the desk: argon2id passwords, EdDSA session tokens (15 minutes,
+//! revocable), and the `SignedInUser` extractor every handler takes, which checks
+//! the policy table (`domain::policy`) for each action.
 
 use std::sync::Arc;
 
@@ -12,43 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, DeskState};
 use crate::crypto::keys::SigningKey;
-use crate::store::users;
+pub use crate::domain::policy::{Action, Role};
+use crate::store::{sessions, users};
 
 /// How long a session token is valid.
 pub const TOKEN_SECONDS: i64 = 15 * 60;
 pub const TOKEN_TYP: &str = "mittaphap-session+jwt";
-
-/// The roles of DESIGN §1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Officer,
-    Supervisor,
-    LegalAid,
-    Admin,
-    Auditor,
-}
-
-impl Role {
-    pub fn parse(s: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Officer => "officer",
-            Self::Supervisor => "supervisor",
-            Self::LegalAid => "legal_aid",
-            Self::Admin => "admin",
-            Self::Auditor => "auditor",
-        }
-    }
-
-    /// Officers and supervisors work on cases.
-    pub fn works_cases(self) -> bool {
-        matches!(self, Self::Officer | Self::Supervisor)
-    }
-}
 
 /// At least 12 characters (DESIGN: accounts).
 pub const MIN_PASSWORD: usize = 12;
@@ -76,6 +46,9 @@ struct TokenClaims {
     aud: String,
     sub: String,
     role: Role,
+    /// The user's token epoch when issued: a password change or a disable bumps it.
+    ep: i64,
+    jti: String,
     iat: i64,
     exp: i64,
 }
@@ -91,13 +64,21 @@ impl Tokens {
         Self { key, node_id }
     }
 
-    /// A token for `username`, and when it expires (Unix seconds).
-    pub fn issue(&self, username: &str, role: Role, now: i64) -> Result<(String, i64), ApiError> {
+    /// A token for `username` in its token epoch, and when it expires (Unix seconds).
+    pub fn issue(
+        &self,
+        username: &str,
+        role: Role,
+        epoch: i64,
+        now: i64,
+    ) -> Result<(String, i64), ApiError> {
         let claims = TokenClaims {
             iss: self.node_id.clone(),
             aud: self.node_id.clone(),
             sub: username.to_owned(),
             role,
+            ep: epoch,
+            jti: uuid::Uuid::new_v4().to_string(),
             iat: now,
             exp: now + TOKEN_SECONDS,
         };
@@ -117,12 +98,27 @@ impl Tokens {
     }
 }
 
-/// A user with a valid token, whose account exists and is enabled.
+/// A user with a valid token (not expired, not signed out, from the account's
+/// current epoch), whose account exists and is enabled.
 #[derive(Debug, Clone)]
 pub struct SignedInUser {
     pub username: String,
     pub role: Role,
     pub org: Option<String>,
+    /// The token's id and expiry (Unix seconds), for signing out.
+    pub token_id: String,
+    pub token_expires: i64,
+}
+
+impl SignedInUser {
+    /// 403 unless the policy table lets this user's role do `action`.
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if crate::domain::policy::allows(self.role, action) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
 }
 
 impl FromRequestParts<DeskState> for SignedInUser {
@@ -145,19 +141,45 @@ impl FromRequestParts<DeskState> for SignedInUser {
         let mut conn = state.node.store.pool().acquire().await?;
         let user = users::get(&mut conn, &claims.sub)
             .await?
-            .filter(|u| u.disabled == 0)
+            .filter(|u| u.disabled == 0 && u.token_epoch == claims.ep)
             .ok_or(ApiError::Unauthorized)?;
+        if sessions::is_revoked(&mut conn, &claims.jti).await? {
+            return Err(ApiError::Unauthorized);
+        }
         let role = Role::parse(&user.role).ok_or(ApiError::Unauthorized)?;
         Ok(Self {
             username: user.username,
             role,
             org: user.org,
+            token_id: claims.jti,
+            token_expires: claims.exp,
         })
     }
 }
 
 /// Shared token keys for the desk state.
 pub type SharedTokens = Arc<Tokens>;
+
+/// The client's address, when the connection has one (not in `oneshot` tests).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        use axum::extract::ConnectInfo;
+        let plain = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let tls = parts
+            .extensions
+            .get::<ConnectInfo<crate::net::ConnInfo>>()
+            .map(|c| c.0.remote.ip());
+        Ok(Self(plain.or(tls)))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -166,7 +188,7 @@ mod tests {
     #[test]
     fn tokens_expire_and_bind_to_the_node() {
         let tokens = Tokens::new(SigningKey::generate().unwrap(), "th-msdhs".into());
-        let (token, exp) = tokens.issue("somchai", Role::Officer, 1_000).unwrap();
+        let (token, exp) = tokens.issue("somchai", Role::Officer, 0, 1_000).unwrap();
         assert_eq!(exp, 1_000 + TOKEN_SECONDS);
         assert!(tokens.check(&token, 1_001).is_some());
         assert!(tokens.check(&token, exp).is_none(), "expired");

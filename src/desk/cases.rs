@@ -8,15 +8,14 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::auth::{Role, SignedInUser, verify_password};
+use super::auth::{Action, SignedInUser};
 use super::error::ErrorBody;
 use super::{ApiError, DeskState};
 use crate::cases;
-use crate::store::{cases as store_cases, outbox, users};
+use crate::store::{cases as store_cases, outbox};
 
 pub fn router() -> Router<DeskState> {
     Router::new()
-        .route("/api/v1/session", post(session))
         .route("/api/v1/cases", get(list).post(create))
         .route("/api/v1/cases/{id}", get(read))
         .route("/api/v1/cases/{id}/consents", post(consent))
@@ -35,10 +34,18 @@ pub fn router() -> Router<DeskState> {
 #[openapi(
     info(title = "Mittaphap desk API", description = "The case workers' API of a Mittaphap node (DESIGN §7)."),
     paths(
-        session, list, create, read, consent, message, timeline, upload, list_attachments, download, openapi,
-        super::healthz, super::readyz
+        super::session::sign_in, super::session::sign_out, super::session::change_password,
+        list, create, read, consent, message, timeline, upload, list_attachments, download,
+        super::admin::list_users, super::admin::add_user, super::admin::update_user,
+        super::admin::list_peers, super::admin::outbox_health,
+        super::oversight::audit_log, super::oversight::stats,
+        openapi, super::healthz, super::readyz
     ),
-    components(schemas(Credentials, CaseSummary, NewCase, MoveRequest, ErrorBody)),
+    components(schemas(
+        super::session::Credentials, super::session::PasswordChange, CaseSummary, NewCase, MoveRequest,
+        super::admin::UserSummary, super::admin::NewAccount, super::admin::AccountUpdate,
+        super::admin::PeerSummary, super::oversight::AuditEntry, ErrorBody
+    )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -75,7 +82,7 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Invalid {
                 field: "body".into(),
-                message: e.body_text(),
+                message: crate::domain::messages::redact(&e.body_text()),
             }),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::TooLarge),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
@@ -83,19 +90,11 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
     }
 }
 
-fn works_cases(user: &SignedInUser) -> Result<(), ApiError> {
-    if user.role.works_cases() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
 fn case_id(id: &str) -> Result<uuid::Uuid, ApiError> {
     uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)
 }
 
-fn rfc3339(ms: i64) -> String {
+pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {
@@ -103,45 +102,6 @@ fn rfc3339(ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    username: String,
-    password: String,
-}
-
-/// POST /api/v1/session: a token for a user name and password.
-#[utoipa::path(post, path = "/api/v1/session", request_body = Credentials, responses((status = 200, description = "A bearer token valid for 15 minutes", body = Object), (status = 401, body = ErrorBody)), security(()))]
-async fn session(
-    State(state): State<DeskState>,
-    ApiJson(c): ApiJson<Credentials>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let mut conn = state.node.store.pool().acquire().await?;
-    let user = users::get(&mut conn, &c.username).await?;
-    drop(conn);
-    let password = c.password;
-    // The same work whether or not the user exists, so timing says nothing.
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| state.dummy_hash.to_string());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
-    let user = user
-        .filter(|u| ok && u.disabled == 0)
-        .ok_or(ApiError::BadCredentials)?;
-    let role = Role::parse(&user.role).ok_or(ApiError::BadCredentials)?;
-    let (token, exp) = state.tokens.issue(
-        &user.username,
-        role,
-        time::OffsetDateTime::now_utc().unix_timestamp(),
-    )?;
-    Ok(axum::Json(
-        json!({"token": token, "expires_at": rfc3339(exp * 1000), "role": role.as_str()}),
-    ))
 }
 
 /// A case as lists show it: clear columns only.
@@ -201,7 +161,7 @@ async fn list(
     State(state): State<DeskState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<axum::Json<Vec<CaseSummary>>, ApiError> {
-    works_cases(&user)?;
+    user.require(Action::ReadClear)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if let Some(s) = &q.state
         && crate::domain::sop::State::parse(s).is_none()
@@ -254,7 +214,7 @@ async fn create(
     State(state): State<DeskState>,
     ApiJson(new): ApiJson<NewCase>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    works_cases(&user)?;
+    user.require(Action::Move)?;
     let id = cases::create_draft(
         &state.node,
         &user.username,
@@ -276,13 +236,19 @@ async fn read(
     State(state): State<DeskState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    works_cases(&user)?;
+    user.require(Action::ReadSealed)?;
     let id = case_id(&id)?;
     let mut conn = state.node.store.pool().acquire().await?;
     let row = find_case(&mut conn, id).await?;
     let consents = store_cases::consents(&mut conn, &row.case_id).await?;
-    let file = cases::open_sealed(&state.node, &row.sealed)
-        .ok_or_else(|| ApiError::Internal("sealed file".into()))?;
+    // Retention destroyed the file of a purged case: its clear columns remain.
+    let file = if row.purged_at.is_some() {
+        Value::Null
+    } else {
+        cases::open_sealed(&state.node, &row.sealed)
+            .ok_or_else(|| ApiError::Internal("sealed file".into()))?
+    };
+    let purged_at = row.purged_at.map(rfc3339);
     audit_now(
         &state,
         &user.username,
@@ -295,6 +261,7 @@ async fn read(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     out["file"] = file;
     out["consents"] = json!(consents);
+    out["purged_at"] = json!(purged_at);
     Ok(axum::Json(out))
 }
 
@@ -306,7 +273,7 @@ async fn consent(
     Path(id): Path<String>,
     ApiJson(record): ApiJson<Value>,
 ) -> Result<StatusCode, ApiError> {
-    works_cases(&user)?;
+    user.require(Action::Move)?;
     cases::record_consent(
         &state.node,
         &user.username,
@@ -337,7 +304,7 @@ async fn message(
     Path(id): Path<String>,
     ApiJson(m): ApiJson<MoveRequest>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    works_cases(&user)?;
+    user.require(Action::Move)?;
     let moved = cases::make_move(
         &state.node,
         &user.username,
@@ -362,7 +329,7 @@ async fn timeline(
     State(state): State<DeskState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    works_cases(&user)?;
+    user.require(Action::ReadClear)?;
     let id = case_id(&id)?;
     let mut conn = state.node.store.pool().acquire().await?;
     let row = find_case(&mut conn, id).await?;
@@ -420,7 +387,7 @@ async fn upload(
     query: Result<Query<UploadQuery>, QueryRejection>,
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    works_cases(&user)?;
+    user.require(Action::Move)?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let stream =
         futures_util::TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other);
@@ -448,7 +415,7 @@ async fn list_attachments(
     State(state): State<DeskState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    works_cases(&user)?;
+    user.require(Action::ReadSealed)?;
     let id = case_id(&id)?;
     let mut conn = state.node.store.pool().acquire().await?;
     let case = find_case(&mut conn, id).await?;
@@ -480,7 +447,7 @@ async fn download(
     State(state): State<DeskState>,
     Path((id, aid)): Path<(String, String)>,
 ) -> Result<axum::response::Response, ApiError> {
-    works_cases(&user)?;
+    user.require(Action::ReadSealed)?;
     let id = case_id(&id)?;
     let mut conn = state.node.store.pool().acquire().await?;
     let rows = store_cases::attachments(&mut conn, &id.to_string()).await?;
@@ -527,7 +494,7 @@ async fn find_case(
 }
 
 /// Records an audit entry in a transaction of its own (reads change nothing else).
-async fn audit_now(
+pub async fn audit_now(
     state: &DeskState,
     actor: &str,
     action: &str,

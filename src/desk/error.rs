@@ -11,7 +11,7 @@ use crate::cases::CaseError;
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: bad_request, unauthorized, bad_credentials, forbidden, not_found,
-    /// conflict, invalid, too_large, unavailable, internal.
+    /// conflict, invalid, too_large, locked, unavailable, internal.
     pub error: String,
     /// For people.
     pub message: String,
@@ -38,6 +38,8 @@ pub enum ApiError {
     Invalid { field: String, message: String },
     #[error("the request is too large")]
     TooLarge,
+    #[error("too many failed sign-ins: try again after {0}")]
+    Locked(String),
     #[error("a dependency of the service is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -55,6 +57,7 @@ impl ApiError {
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::Locked(_) => (StatusCode::TOO_MANY_REQUESTS, "locked"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -158,6 +161,7 @@ mod tests {
                 422,
             ),
             (ApiError::TooLarge, 413),
+            (ApiError::Locked(String::new()), 429),
             (ApiError::Unavailable(String::new()), 503),
             (ApiError::Internal(String::new()), 500),
         ];

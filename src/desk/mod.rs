@@ -1,8 +1,11 @@
 //! The desk door: what users and their tools reach. Only this module serves users.
 
+pub mod admin;
 pub mod auth;
 pub mod cases;
 pub mod error;
+pub mod oversight;
+pub mod session;
 
 use std::sync::Arc;
 
@@ -41,7 +44,26 @@ impl DeskState {
 }
 
 pub fn router(state: DeskState) -> Router {
-    health(state.node.store.clone()).merge(cases::router().with_state(state))
+    let api = cases::router()
+        .merge(session::router())
+        .merge(admin::router())
+        .merge(oversight::router())
+        .with_state(state.clone());
+    health(state.node.store.clone()).merge(api)
+}
+
+/// Request tracing that names the route, never the URI: a query string can hold
+/// sealed content (an attachment's file name), and a log line must not.
+pub fn traced(router: Router) -> Router {
+    fn span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+        let route = request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "unmatched".to_owned());
+        tracing::debug_span!("request", method = %request.method(), %route)
+    }
+    router.layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(span))
 }
 
 /// Liveness and readiness, which need no sign-in.

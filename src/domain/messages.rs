@@ -316,7 +316,7 @@ pub fn parse(kind: Kind, json: &serde_json::Value) -> Result<Body, BodyError> {
     let expected = format!("{}/1", kind.as_str());
     match json.get("schema").and_then(serde_json::Value::as_str) {
         Some(s) if s == expected => {}
-        Some(s) => return Err(err("schema", format!("{s:?} is not {expected:?}"))),
+        Some(_) => return Err(err("schema", format!("must be {expected:?}"))),
         None => return Err(err("schema", format!("required: {expected:?}"))),
     }
     let body = match kind {
@@ -342,8 +342,18 @@ pub fn parse(kind: Kind, json: &serde_json::Value) -> Result<Body, BodyError> {
 
 fn typed<T: DeserializeOwned>(json: &serde_json::Value) -> Result<T, BodyError> {
     serde_path_to_error::deserialize(json).map_err(|e| {
-        let path = e.path().to_string();
-        let message = e.into_inner().to_string();
+        let raw = e.inner().to_string();
+        // An unknown field's name is whatever was sent: name its parent instead.
+        let path = if raw.starts_with("unknown field") {
+            let segments: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+            match segments.split_last() {
+                Some((_, [])) | None => ".".to_owned(),
+                Some((_, parent)) => parent.join("."),
+            }
+        } else {
+            e.path().to_string()
+        };
+        let message = redact(&raw);
         // serde names a missing field in the message, at its parent's path.
         let missing = message
             .strip_prefix("missing field `")
@@ -357,6 +367,35 @@ fn typed<T: DeserializeOwned>(json: &serde_json::Value) -> Result<T, BodyError> 
         };
         err(field, message)
     })
+}
+
+/// A deserialisation message without the value that was sent: serde quotes it
+/// (`unknown variant \`…\``, `invalid type: string "…"`), and the value may be a
+/// person's name typed in the wrong field. What was expected stays; so do the
+/// names of missing or duplicate fields, which are the schema's own.
+pub fn redact(message: &str) -> String {
+    if message.starts_with("missing field") || message.starts_with("duplicate field") {
+        return message.to_owned();
+    }
+    let (head, tail) = match message.find(", expected") {
+        Some(i) => message.split_at(i),
+        None => (message, ""),
+    };
+    let mut out = String::with_capacity(message.len());
+    let mut quote: Option<char> = None;
+    for c in head.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '`' || c == '"' => {
+                quote = Some(c);
+                out.push('…');
+            }
+            None => out.push(c),
+        }
+    }
+    out.push_str(tail);
+    out
 }
 
 fn text(field: &str, value: &str, max: usize) -> Result<(), BodyError> {

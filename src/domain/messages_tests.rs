@@ -115,8 +115,23 @@ fn bad_bodies_name_the_field() {
         b["person"]["birth_date"]["date"] = json!("2009-02-30")
     });
     assert_eq!(e.field, "person.birth_date.date", "{e}");
-    let e = refused(Kind::Referral, |b| b["unexpected"] = json!(1));
-    assert!(e.message.contains("unexpected"), "{e}");
+    // What was sent is never echoed: it may be a name typed in the wrong field.
+    let e = refused(Kind::Referral, |b| b["Nang Keomany"] = json!(1));
+    assert_eq!(e.field, "body", "{e}");
+    assert!(e.message.contains("unknown field"), "{e}");
+    assert!(!e.message.contains("Keomany"), "{e}");
+    let e = refused(Kind::Referral, |b| b["person"]["Nang Keomany"] = json!(1));
+    assert_eq!(e.field, "person", "{e}");
+    assert!(!e.to_string().contains("Keomany"), "{e}");
+    let e = refused(Kind::Referral, |b| {
+        b["person"]["gender"] = json!("Nang Keomany")
+    });
+    assert!(!e.message.contains("Keomany"), "{e}");
+    assert!(e.message.contains("`Feminine`"), "{e}");
+    let e = refused(Kind::Referral, |b| {
+        b["person"]["age_at_identification"] = json!("Nang Keomany")
+    });
+    assert!(!e.message.contains("Keomany"), "{e}");
     let e = refused(Kind::ReturnPlan, |b| {
         b["crossing"] = json!({"point": "other"})
     });

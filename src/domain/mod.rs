@@ -4,7 +4,10 @@
 pub mod consent;
 pub mod ids;
 pub mod messages;
+pub mod policy;
 pub mod sop;
+pub mod stats;
+pub mod throttle;
 pub mod vocab;
 
 pub use ids::{Country, NodeId};

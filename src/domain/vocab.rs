@@ -84,9 +84,7 @@ impl ProvinceCode {
         if lao || thai {
             Ok(Self(s.to_owned()))
         } else {
-            Err(format!(
-                "unknown province {s:?}: use an ISO 3166-2 code such as LA-VT or LA-SV"
-            ))
+            Err("unknown province: use an ISO 3166-2 code such as LA-VT or LA-SV".to_owned())
         }
     }
 
@@ -166,7 +164,7 @@ impl Date {
         let format = time::macros::format_description!("[year]-[month]-[day]");
         time::Date::parse(s, &format)
             .map(Self)
-            .map_err(|_| format!("{s:?} is not a date YYYY-MM-DD"))
+            .map_err(|_| "not a date YYYY-MM-DD".to_owned())
     }
 
     pub fn inner(self) -> time::Date {

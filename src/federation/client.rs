@@ -132,6 +132,22 @@ impl PeerClient {
         .await
     }
 
+    /// GET /fed/v1/audit/checkpoints: the checkpoints of our audit chain the peer holds.
+    pub async fn audit_checkpoints(
+        &self,
+    ) -> Result<Vec<crate::audit::checkpoint::Witnessed>, ClientError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            checkpoints: Vec<crate::audit::checkpoint::Witnessed>,
+        }
+        let text = self.get_text("/fed/v1/audit/checkpoints").await?;
+        let answer: Answer = serde_json::from_str(&text).map_err(|e| ClientError::Status {
+            status: 200,
+            body: format!("not a checkpoint list: {e}"),
+        })?;
+        Ok(answer.checkpoints)
+    }
+
     async fn get_text(&self, path: &str) -> Result<String, ClientError> {
         let response = self
             .http

@@ -194,18 +194,25 @@ async fn check_and_store(
     };
     let at = millis(now);
     // The move, applied to its case in this same transaction: exactly once.
-    let applied = crate::cases::apply_incoming(
-        &mut tx,
-        &state.node,
-        &peer.node_id,
-        &claims.kind,
-        claims.case.as_deref(),
-        &body,
-        &claims.jti,
-        now,
-    )
-    .await
-    .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let applied = if claims.kind == crate::audit::checkpoint::KIND {
+        let held =
+            crate::audit::checkpoint::hold(&mut tx, &state.node, &peer.node_id, &body, &claims.jti)
+                .await?;
+        Some(held)
+    } else {
+        crate::cases::apply_incoming(
+            &mut tx,
+            &state.node,
+            &peer.node_id,
+            &claims.kind,
+            claims.case.as_deref(),
+            &body,
+            &claims.jti,
+            now,
+        )
+        .await
+        .map_err(|e| StoreError::Conflict(e.to_string()))?
+    };
     let row = inbox::InRow {
         peer_id: peer.node_id.clone(),
         seq: claims.seq as i64,

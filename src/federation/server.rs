@@ -76,6 +76,7 @@ pub fn router(state: FedState) -> Router {
         .route("/fed/v1/envelopes", post(post_envelope))
         .route("/fed/v1/channel", get(channel))
         .route("/fed/v1/transcript", get(transcript))
+        .route("/fed/v1/audit/checkpoints", get(checkpoints))
         .with_state(state)
 }
 
@@ -249,4 +250,37 @@ async fn transcript(
         })
         .collect();
     Ok(axum::Json(Transcript { entries }))
+}
+
+#[derive(Serialize)]
+struct Checkpoints {
+    checkpoints: Vec<crate::audit::checkpoint::Witnessed>,
+}
+
+/// GET /fed/v1/audit/checkpoints: the audit checkpoints the caller sent us, as we
+/// hold them, so it can check its chain against what we witnessed.
+async fn checkpoints(
+    peer: VerifiedPeer,
+    State(state): State<FedState>,
+) -> Result<axum::Json<Checkpoints>, FedError> {
+    let mut conn = state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let rows = crate::store::audit::checkpoints(&mut conn, &peer.node_id, "held")
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let checkpoints = rows
+        .into_iter()
+        .map(|r| crate::audit::checkpoint::Witnessed {
+            position: r.position,
+            hash: r.hash,
+            at: r.at,
+            jti: r.jti,
+        })
+        .collect();
+    Ok(axum::Json(Checkpoints { checkpoints }))
 }

@@ -103,6 +103,9 @@ fn config_for(opts: &InitOptions) -> Result<NodeConfig, NodeError> {
             tls_cert: None,
             tls_key: None,
         },
+        audit: Default::default(),
+        retention: Default::default(),
+        stats: Default::default(),
     })
 }
 

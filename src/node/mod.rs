@@ -250,6 +250,14 @@ pub async fn register_peer(
     };
     let mut tx = node.store.begin().await?;
     crate::store::peers::insert(&mut tx, &row).await?;
+    let detail = format!("peer={} fingerprint={}", row.node_id, row.fingerprint);
+    let entry = crate::audit::Entry {
+        actor: "operator",
+        action: "peer.add",
+        case_id: None,
+        detail: &detail,
+    };
+    crate::audit::record(&mut tx, entry, now).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(row)
 }

@@ -49,6 +49,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     courier: JoinHandle<()>,
+    upkeep: JoinHandle<()>,
 }
 
 impl Running {
@@ -56,6 +57,7 @@ impl Running {
     pub async fn shutdown(self) -> Result<(), NodeError> {
         let _ = self.stop.send(true);
         let _ = self.courier.await;
+        let _ = self.upkeep.await;
         for task in self.tasks {
             match task.await {
                 Ok(Ok(())) => {}
@@ -99,7 +101,7 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
     )));
 
     let desk_state = DeskState::new(node.clone()).map_err(|e| NodeError::Invalid(e.to_string()))?;
-    let desk_app = desk::router(desk_state).layer(TraceLayer::new_for_http());
+    let desk_app = desk::traced(desk::router(desk_state));
     let desk_tcp = tokio_listener(listeners.desk)?;
     let desk_scheme = if let Some(config) = desk_tls {
         let listener = TlsListener::new(desk_tcp, Arc::new(PlainTls(config)))
@@ -121,6 +123,7 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         "http"
     };
     let courier = crate::federation::outbox::spawn_courier(node.clone(), stopped.clone());
+    let upkeep = spawn_upkeep(node.clone(), stopped.clone());
     tracing::info!(%federation_addr, %desk_addr, node = %node.config.node_id, "serving");
     Ok(Running {
         federation_addr,
@@ -129,6 +132,43 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         stop,
         tasks,
         courier,
+        upkeep,
+    })
+}
+
+/// Checks at most every this often whether a checkpoint or a purge is due.
+const UPKEEP_TICK: std::time::Duration = std::time::Duration::from_secs(60);
+/// Retention sweeps run at most this often.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Audit checkpoints to peers (at least every `audit.checkpoint_every_secs` while
+/// the chain grows) and the retention sweeper, until stopped.
+fn spawn_upkeep(node: Arc<Node>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = node.config.audit.checkpoint_every_secs;
+        let tick = UPKEEP_TICK.min(std::time::Duration::from_secs(every.max(1)));
+        let gap_ms = i64::try_from(every.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let due = crate::audit::checkpoint::Due::Every {
+            min_gap_ms: gap_ms,
+            since_ms: crate::store::millis(time::OffsetDateTime::now_utc()),
+        };
+        let mut last_sweep: Option<tokio::time::Instant> = None;
+        loop {
+            let now = time::OffsetDateTime::now_utc();
+            if let Err(e) = crate::audit::checkpoint::send_due(&node, now, due).await {
+                tracing::warn!(error = %e, "audit checkpoint not sent; will retry");
+            }
+            if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+                match crate::retention::purge(&node, now, false).await {
+                    Ok(_) => last_sweep = Some(tokio::time::Instant::now()),
+                    Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
+                }
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
     })
 }
 

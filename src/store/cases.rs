@@ -21,6 +21,8 @@ pub struct CaseRow {
     pub sealed: String,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When retention destroyed the sealed content (then `sealed` is empty).
+    pub purged_at: Option<i64>,
 }
 
 pub async fn insert(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreError> {
@@ -58,11 +60,11 @@ pub async fn get_for_update(
 ) -> Result<Option<CaseRow>, StoreError> {
     let sql = if conn.backend_name() == "PostgreSQL" {
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
-                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at
          FROM cases WHERE case_id = $1 FOR UPDATE"
     } else {
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
-                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at
          FROM cases WHERE case_id = $1"
     };
     Ok(sqlx::query_as(sql)
@@ -147,7 +149,7 @@ pub async fn events(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Event
 pub async fn get(conn: &mut AnyConnection, case_id: &str) -> Result<Option<CaseRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
-                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at
          FROM cases WHERE case_id = $1",
     )
     .bind(case_id)
@@ -197,7 +199,7 @@ pub async fn consents(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Str
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CaseRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
-                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at
          FROM cases ORDER BY updated_at DESC",
     )
     .fetch_all(conn)
@@ -241,4 +243,72 @@ pub async fn attachments(
     .bind(case_id)
     .fetch_all(conn)
     .await?)
+}
+
+/// The clear columns the statistics count, for every case past its draft.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct FactsRow {
+    pub created_at: i64,
+    pub gender: Option<String>,
+    pub age_at_identification: Option<i64>,
+    pub exploitation_types: Option<String>,
+    pub province_of_origin: Option<String>,
+    pub crossing_point: Option<String>,
+    pub state: String,
+}
+
+pub async fn facts(conn: &mut AnyConnection) -> Result<Vec<FactsRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT created_at, gender, age_at_identification, exploitation_types, province_of_origin,
+                crossing_point, state
+         FROM cases WHERE state <> 'draft' ORDER BY created_at",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Cases that ended (closed, declined, withdrawn) before `ended_before` and still
+/// hold sealed content: (case id, when it last changed).
+pub async fn purgeable(
+    conn: &mut AnyConnection,
+    ended_before: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, updated_at FROM cases
+         WHERE state IN ('closed', 'declined', 'withdrawn') AND updated_at < $1 AND purged_at IS NULL
+         ORDER BY updated_at, case_id",
+    )
+    .bind(ended_before)
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Destroys a case's sealed content in the database: the file, the timeline
+/// bodies, the consent records, the attachment rows, and the bodies received
+/// for it (sealed to us). Clear columns stay. Returns the attachment blobs, for
+/// the caller to delete.
+pub async fn purge(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    let blobs: Vec<(String,)> =
+        sqlx::query_as("SELECT blob_sha256 FROM case_attachments WHERE case_id = $1")
+            .bind(case_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    sqlx::query("UPDATE cases SET sealed = '', purged_at = $2 WHERE case_id = $1")
+        .bind(case_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    for sql in [
+        "UPDATE case_events SET body = '' WHERE case_id = $1",
+        "UPDATE case_consents SET record = '' WHERE case_id = $1",
+        "DELETE FROM case_attachments WHERE case_id = $1",
+        "UPDATE inbox SET body = '' WHERE case_id = $1",
+    ] {
+        sqlx::query(sql).bind(case_id).execute(&mut *conn).await?;
+    }
+    Ok(blobs.into_iter().map(|b| b.0).collect())
 }

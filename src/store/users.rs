@@ -12,6 +12,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub disabled: i64,
     pub created_at: i64,
+    /// Tokens issued in an older epoch no longer work.
+    pub token_epoch: i64,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -43,9 +45,51 @@ pub async fn insert(conn: &mut AnyConnection, u: &UserRow) -> Result<(), StoreEr
 
 pub async fn get(conn: &mut AnyConnection, username: &str) -> Result<Option<UserRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT username, role, org, password_hash, disabled, created_at FROM users WHERE username = $1",
+        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch FROM users WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(conn)
     .await?)
+}
+
+/// Every account, by name.
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<UserRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch FROM users ORDER BY username",
+    )
+    .fetch_all(conn)
+    .await?)
+}
+
+/// Disables or re-enables an account; either way its tokens stop working.
+/// Returns false when there is no such user.
+pub async fn set_disabled(
+    conn: &mut AnyConnection,
+    username: &str,
+    disabled: bool,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE users SET disabled = $1, token_epoch = token_epoch + 1 WHERE username = $2",
+    )
+    .bind(i64::from(disabled))
+    .bind(username)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A new password hash; the user's tokens stop working.
+pub async fn set_password(
+    conn: &mut AnyConnection,
+    username: &str,
+    password_hash: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $1, token_epoch = token_epoch + 1 WHERE username = $2",
+    )
+    .bind(password_hash)
+    .bind(username)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -262,7 +262,10 @@ async fn full_return(backend: Backend) {
     let mut conn = th.store.pool().acquire().await.unwrap();
     let rows = mittaphap::store::audit::all(&mut conn).await.unwrap();
     drop(conn);
-    assert_eq!(mittaphap::audit::verify(&rows), Err(3));
+    assert_eq!(
+        mittaphap::audit::verify(&rows).map_err(|b| b.position),
+        Err(3)
+    );
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
 

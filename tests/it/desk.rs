@@ -10,7 +10,7 @@ use crate::helpers::{
 };
 use crate::on_both_backends;
 
-fn add_user(node: &TestNode, username: &str, role: &str, org: Option<&str>, password: &str) {
+pub fn add_user(node: &TestNode, username: &str, role: &str, org: Option<&str>, password: &str) {
     let mut args = vec![
         "user",
         "add",
@@ -29,13 +29,13 @@ fn add_user(node: &TestNode, username: &str, role: &str, org: Option<&str>, pass
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
-struct Desk {
-    base: String,
-    http: reqwest::Client,
+pub struct Desk {
+    pub base: String,
+    pub http: reqwest::Client,
 }
 
 impl Desk {
-    async fn login(&self, username: &str, password: &str) -> (u16, Value) {
+    pub async fn login(&self, username: &str, password: &str) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}/api/v1/session", self.base))
@@ -46,13 +46,13 @@ impl Desk {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
-    async fn token(&self, username: &str, password: &str) -> String {
+    pub async fn token(&self, username: &str, password: &str) -> String {
         let (status, body) = self.login(username, password).await;
         assert_eq!(status, 200, "{body}");
         body["token"].as_str().unwrap().to_owned()
     }
 
-    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+    pub async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         let r = self
             .http
             .get(format!("{}{path}", self.base))
@@ -64,7 +64,27 @@ impl Desk {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    /// Any method, with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        token: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let r = r.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}{path}", self.base))
@@ -575,6 +595,15 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/cases/{id}/attachments", "post"),
         ("/api/v1/cases/{id}/attachments", "get"),
         ("/api/v1/cases/{id}/attachments/{aid}", "get"),
+        ("/api/v1/session", "delete"),
+        ("/api/v1/session/password", "post"),
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/{username}", "patch"),
+        ("/api/v1/peers", "get"),
+        ("/api/v1/outbox", "get"),
+        ("/api/v1/audit", "get"),
+        ("/api/v1/stats", "get"),
         ("/api/v1/openapi.json", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),

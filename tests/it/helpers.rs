@@ -193,6 +193,8 @@ pub struct TestNode {
     listeners: Option<Listeners>,
     /// Overrides `federation.max_blob_bytes` when the node is opened.
     pub max_blob_bytes: Option<u64>,
+    /// Overrides `audit.checkpoint_every_secs` when the node is opened.
+    pub checkpoint_every_secs: Option<u64>,
 }
 
 pub fn init_node(root: &Path, id: &str, country: &str, dbs: &Databases) -> TestNode {
@@ -251,6 +253,7 @@ pub fn init_node_reached_at(
         desk_port: desk.local_addr().unwrap().port(),
         listeners: Some(Listeners { federation, desk }),
         max_blob_bytes: None,
+        checkpoint_every_secs: None,
     }
 }
 
@@ -287,6 +290,9 @@ impl TestNode {
         node.config.federation.retry_max_ms = 300;
         if let Some(max) = self.max_blob_bytes {
             node.config.federation.max_blob_bytes = max;
+        }
+        if let Some(secs) = self.checkpoint_every_secs {
+            node.config.audit.checkpoint_every_secs = secs;
         }
         node
     }

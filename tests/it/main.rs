@@ -5,12 +5,14 @@
 
 mod helpers;
 
+mod access;
 mod cases;
 mod cli;
 mod desk;
 mod exchange;
 mod federation_door;
 mod init;
+mod oversight;
 mod peers;
 mod protocol_doc;
 mod proxy;

@@ -1,0 +1,146 @@
+//! Desk accounts, managed from the command line (`user add|disable|enable`) and by
+//! admins on the desk: each change audited in its own transaction.
+
+use crate::audit::{self, Entry};
+use crate::desk::auth::{Role, hash_password};
+use crate::store::{Store, StoreError, millis, users};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("no such user")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for AccountError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError::Db(e))
+    }
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> AccountError {
+    AccountError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A new account. `org` is given for `legal_aid` users, and only for them.
+pub struct NewUser<'a> {
+    pub username: &'a str,
+    pub role: &'a str,
+    pub org: Option<&'a str>,
+    pub password: String,
+}
+
+pub fn check_username(username: &str) -> Result<(), AccountError> {
+    let ok = (3..=64).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "username",
+            "3 to 64 lowercase letters, digits, '.', '_' or '-'",
+        ))
+    }
+}
+
+/// Checks and adds an account; returns its role.
+pub async fn add(
+    store: &Store,
+    actor: &str,
+    new: NewUser<'_>,
+    now: time::OffsetDateTime,
+) -> Result<Role, AccountError> {
+    check_username(new.username)?;
+    let role = Role::parse(new.role).ok_or_else(|| {
+        invalid(
+            "role",
+            format!(
+                "{:?}: use officer, supervisor, legal_aid, admin or auditor",
+                new.role
+            ),
+        )
+    })?;
+    let org_ok = new.org.is_some_and(|o| {
+        (2..=64).contains(&o.len())
+            && o.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    });
+    if (role == Role::LegalAid) != new.org.is_some() || (new.org.is_some() && !org_ok) {
+        return Err(invalid(
+            "org",
+            "an organisation (2 to 64 letters, digits, '.', '_' or '-') is given for legal_aid users, and only for them",
+        ));
+    }
+    let password = new.password;
+    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| invalid("password", e.to_string()))?
+        .map_err(|m| invalid("password", m))?;
+    let row = users::UserRow {
+        username: new.username.to_owned(),
+        role: role.as_str().to_owned(),
+        org: new.org.map(str::to_owned),
+        password_hash: hash,
+        disabled: 0,
+        created_at: millis(now),
+        token_epoch: 0,
+    };
+    let mut tx = store.begin().await?;
+    users::insert(&mut tx, &row).await.map_err(|e| match e {
+        StoreError::Conflict(m) => AccountError::Conflict(m),
+        e => AccountError::Store(e),
+    })?;
+    let detail = format!(
+        "user={} role={} org={}",
+        row.username,
+        row.role,
+        row.org.as_deref().unwrap_or("")
+    );
+    let entry = Entry {
+        actor,
+        action: "user.add",
+        case_id: None,
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
+    tx.commit().await?;
+    Ok(role)
+}
+
+/// Disables or re-enables an account. Either way its tokens stop working at once.
+pub async fn set_disabled(
+    store: &Store,
+    actor: &str,
+    username: &str,
+    disabled: bool,
+    now: time::OffsetDateTime,
+) -> Result<(), AccountError> {
+    let mut tx = store.begin().await?;
+    if !users::set_disabled(&mut tx, username, disabled).await? {
+        return Err(AccountError::NotFound);
+    }
+    let detail = format!("user={username}");
+    let entry = Entry {
+        actor,
+        action: if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        },
+        case_id: None,
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,124 @@
+//! `audit verify|checkpoint`, `purge` and `stats`: what an auditor or an operator
+//! runs on the node's own machine.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Subcommand, ValueEnum};
+
+use super::CliError;
+use crate::node::{Node, NodeError};
+use crate::store::{StoreError, audit as store_audit, peers};
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the audit chain, and check it against the checkpoints each peer
+    /// witnessed; exit 1 naming the first entry that does not hold.
+    Verify {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+    },
+    /// Queue a checkpoint of the audit chain to every peer now (a running node
+    /// delivers it).
+    Checkpoint {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+pub async fn audit(command: AuditCommand) -> Result<(), CliError> {
+    match command {
+        AuditCommand::Verify { dir } => verify(&dir).await,
+        AuditCommand::Checkpoint { dir } => {
+            let node = Node::open(&dir).await?;
+            let now = time::OffsetDateTime::now_utc();
+            let result =
+                crate::audit::checkpoint::send_due(&node, now, crate::audit::checkpoint::Due::Now)
+                    .await;
+            node.store.close().await;
+            let sent = result.map_err(NodeError::from)?;
+            println!("queued an audit checkpoint for {sent} peer(s)");
+            Ok(())
+        }
+    }
+}
+
+async fn verify(dir: &Path) -> Result<(), CliError> {
+    let node = Node::open(dir).await?;
+    let result = verify_node(&node).await;
+    node.store.close().await;
+    result
+}
+
+async fn verify_node(node: &Node) -> Result<(), CliError> {
+    let loaded = async {
+        let mut conn = node.store.pool().acquire().await?;
+        let rows = store_audit::all(&mut conn).await?;
+        let head = store_audit::head(&mut conn).await?;
+        let peers = peers::list(&mut conn).await?;
+        Ok::<_, StoreError>((rows, head, peers))
+    }
+    .await
+    .map_err(NodeError::from)?;
+    let (rows, head, peers) = loaded;
+    let n = crate::audit::verify_with_head(&rows, (head.0, &head.1)).map_err(failed)?;
+    println!("audit chain: {n} entries, each hash recomputed: intact");
+    for peer in peers {
+        let witnessed = crate::audit::checkpoint::fetch(node, &peer.node_id)
+            .await
+            .map_err(CliError::Failed)?;
+        let k = crate::audit::checkpoint::check_against(&rows, &peer.node_id, &witnessed)
+            .map_err(failed)?;
+        let last = witnessed.iter().map(|w| w.position).max().unwrap_or(0);
+        println!(
+            "{}: {k} checkpoint(s) witnessed, up to entry {last}: all match",
+            peer.node_id
+        );
+    }
+    Ok(())
+}
+
+pub async fn purge(dir: &Path, dry_run: bool) -> Result<(), CliError> {
+    let node = Node::open(dir).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let result = crate::retention::purge(&node, now, dry_run).await;
+    node.store.close().await;
+    let Some(purged) = result.map_err(NodeError::from)? else {
+        return Err(CliError::Usage(
+            "retention.purge_sealed_after_days is not set in node.toml: nothing is ever purged"
+                .into(),
+        ));
+    };
+    let verb = if dry_run { "would purge" } else { "purged" };
+    for p in &purged {
+        println!(
+            "{verb} {} (ended {}, {} blob(s))",
+            p.case_id,
+            crate::desk::cases::rfc3339(p.ended_at),
+            p.blobs
+        );
+    }
+    println!("{} case(s) {verb}", purged.len());
+    Ok(())
+}
+
+pub async fn stats(dir: &Path, format: Format) -> Result<(), CliError> {
+    let node = Node::open(dir).await?;
+    let result = crate::stats::stats(&node).await;
+    node.store.close().await;
+    let table = result.map_err(NodeError::from)?;
+    match format {
+        Format::Csv => print!("{}", table.to_csv()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&table).map_err(failed)?),
+    }
+    Ok(())
+}

@@ -1,0 +1,391 @@
+//! Who may see what, over HTTP on a real node: every role against every endpoint
+//! (checked against the policy table), lock-out, disable, sign-out, password
+//! change and token expiry.
+
+use mittaphap::domain::policy::{Action, Role, allows};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::desk::{Desk, add_user};
+use crate::exchange::pair;
+use crate::helpers::{Backend, Databases, tls_provider};
+use crate::on_both_backends;
+
+const PASSWORD: &str = "a long password for tests";
+
+/// Every desk endpoint that needs a sign-in, with the action the policy table
+/// must allow for it (`None`: any signed-in user). Bodies are chosen so an
+/// allowed call is refused for its content (4xx other than 403) or reads only:
+/// nothing changes while the table is walked.
+fn endpoints(case: &str, attachment: &str) -> Vec<(Method, String, Option<Value>, Option<Action>)> {
+    let c = |p: &str| format!("/api/v1/cases/{case}{p}");
+    vec![
+        (
+            Method::GET,
+            "/api/v1/cases".into(),
+            None,
+            Some(Action::ReadClear),
+        ),
+        (
+            Method::POST,
+            "/api/v1/cases".into(),
+            Some(json!({"home_node": "la-molsw", "referral": {"schema": "referral/1"}})),
+            Some(Action::Move),
+        ),
+        (Method::GET, c(""), None, Some(Action::ReadSealed)),
+        (Method::GET, c("/timeline"), None, Some(Action::ReadClear)),
+        (
+            Method::POST,
+            c("/consents"),
+            Some(json!({"purpose": "nothing"})),
+            Some(Action::Move),
+        ),
+        (
+            Method::POST,
+            c("/messages"),
+            Some(json!({"kind": "acknowledgement", "body": {}})),
+            Some(Action::Move),
+        ),
+        (
+            Method::GET,
+            c("/attachments"),
+            None,
+            Some(Action::ReadSealed),
+        ),
+        (
+            Method::POST,
+            c("/attachments"),
+            Some(json!("not a query")),
+            Some(Action::Move),
+        ),
+        (
+            Method::GET,
+            c(&format!("/attachments/{attachment}")),
+            None,
+            Some(Action::ReadSealed),
+        ),
+        (
+            Method::GET,
+            "/api/v1/users".into(),
+            None,
+            Some(Action::ManageUsers),
+        ),
+        (
+            Method::POST,
+            "/api/v1/users".into(),
+            Some(json!({"username": "x", "role": "officer", "password": "short"})),
+            Some(Action::ManageUsers),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/users/nobody".into(),
+            Some(json!({"disabled": true})),
+            Some(Action::ManageUsers),
+        ),
+        (
+            Method::GET,
+            "/api/v1/peers".into(),
+            None,
+            Some(Action::ManagePeers),
+        ),
+        (
+            Method::GET,
+            "/api/v1/outbox".into(),
+            None,
+            Some(Action::ManagePeers),
+        ),
+        (
+            Method::GET,
+            "/api/v1/audit".into(),
+            None,
+            Some(Action::ReadAudit),
+        ),
+        (
+            Method::GET,
+            "/api/v1/stats".into(),
+            None,
+            Some(Action::ReadStats),
+        ),
+        (
+            Method::POST,
+            "/api/v1/session/password".into(),
+            Some(json!({"current_password": "not it at all", "new_password": "x"})),
+            None,
+        ),
+    ]
+}
+
+async fn every_role_against_every_endpoint(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, _la_dir) = pair(root.path(), &dbs);
+    for role in Role::ALL {
+        let org = (role == Role::LegalAid).then_some("lpn");
+        add_user(
+            &th_dir,
+            &format!("u.{}", role.as_str()),
+            role.as_str(),
+            org,
+            PASSWORD,
+        );
+    }
+    let (_th, run) = th_dir.start().await;
+    let desk = Desk {
+        base: format!("http://{}", run.desk_addr),
+        http: reqwest::Client::new(),
+    };
+    let officer = desk.token("u.officer", PASSWORD).await;
+    let (status, created) = desk
+        .post(
+            &officer,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": crate::cases::referral()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let case = created["id"].as_str().unwrap().to_owned();
+    let upload = desk
+        .http
+        .post(format!(
+            "{}/api/v1/cases/{case}/attachments?file_name=scan.pdf&media_type=application/pdf",
+            desk.base
+        ))
+        .bearer_auth(&officer)
+        .body(vec![7u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 201);
+    let attachment = upload.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut checked = 0;
+    for role in Role::ALL {
+        let token = desk.token(&format!("u.{}", role.as_str()), PASSWORD).await;
+        for (method, path, body, action) in endpoints(&case, &attachment) {
+            let allowed = action.is_none_or(|a| allows(role, a));
+            let (status, answer) = desk
+                .call(method.clone(), &token, &path, body.as_ref())
+                .await;
+            if allowed {
+                assert_ne!(status, 403, "{role:?} {method} {path}: {answer}");
+                assert!(status < 500, "{role:?} {method} {path}: {status} {answer}");
+            } else {
+                assert_eq!(status, 403, "{role:?} {method} {path}: {answer}");
+                assert_eq!(answer["error"], "forbidden");
+            }
+            // Without a token, every one of them is 401.
+            assert_eq!(
+                desk.call(method.clone(), "", &path, body.as_ref()).await.0,
+                401,
+                "{method} {path}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked,
+        Role::ALL.len() * endpoints(&case, &attachment).len()
+    );
+    // The walk changed nothing: still one case, still a draft.
+    let (_, cases) = desk.get(&officer, "/api/v1/cases").await;
+    assert_eq!(cases.as_array().unwrap().len(), 1);
+    assert_eq!(cases[0]["state"], "draft");
+    run.shutdown().await.unwrap();
+}
+
+on_both_backends!(every_role_against_every_endpoint);
+
+async fn accounts_and_sessions(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, _la_dir) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, PASSWORD);
+    add_user(&th_dir, "malee", "officer", None, PASSWORD);
+    add_user(&th_dir, "admin1", "admin", None, PASSWORD);
+    add_user(&th_dir, "auditor1", "auditor", None, PASSWORD);
+    let (node, run) = th_dir.start().await;
+    let desk = Desk {
+        base: format!("http://{}", run.desk_addr),
+        http: reqwest::Client::new(),
+    };
+    let admin = desk.token("admin1", PASSWORD).await;
+
+    // Disable: the user's token stops working at once, and sign-in is refused.
+    let token = desk.token("somchai", PASSWORD).await;
+    assert_eq!(desk.get(&token, "/api/v1/cases").await.0, 200);
+    let (status, _) = desk
+        .call(
+            Method::PATCH,
+            &admin,
+            "/api/v1/users/somchai",
+            Some(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(desk.get(&token, "/api/v1/cases").await.0, 401);
+    assert_eq!(desk.login("somchai", PASSWORD).await.0, 401);
+    let (_, users) = desk.get(&admin, "/api/v1/users").await;
+    let somchai = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "somchai")
+        .unwrap();
+    assert_eq!(somchai["disabled"], true);
+    assert!(somchai.get("password_hash").is_none());
+    // Re-enabled: a new sign-in works, the old token stays dead.
+    let (status, _) = desk
+        .call(
+            Method::PATCH,
+            &admin,
+            "/api/v1/users/somchai",
+            Some(&json!({"disabled": false})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(desk.get(&token, "/api/v1/cases").await.0, 401);
+    let token = desk.token("somchai", PASSWORD).await;
+    assert_eq!(desk.get(&token, "/api/v1/cases").await.0, 200);
+    // An admin cannot lock themselves out.
+    let (status, _) = desk
+        .call(
+            Method::PATCH,
+            &admin,
+            "/api/v1/users/admin1",
+            Some(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(status, 409);
+
+    // Sign-out revokes that token only.
+    let other = desk.token("somchai", PASSWORD).await;
+    let (status, _) = desk
+        .call(Method::DELETE, &token, "/api/v1/session", None)
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(desk.get(&token, "/api/v1/cases").await.0, 401);
+    assert_eq!(desk.get(&other, "/api/v1/cases").await.0, 200);
+
+    // Password change: every token of the user ends; the new password works.
+    let new_password = "another long password";
+    let (status, body) = desk
+        .post(
+            &other,
+            "/api/v1/session/password",
+            &json!({"current_password": PASSWORD, "new_password": "short"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("new_password"))
+    );
+    let (status, _) = desk
+        .post(
+            &other,
+            "/api/v1/session/password",
+            &json!({"current_password": PASSWORD, "new_password": new_password}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(desk.get(&other, "/api/v1/cases").await.0, 401);
+    assert_eq!(desk.login("somchai", PASSWORD).await.0, 401);
+    let token = desk.token("somchai", new_password).await;
+
+    // Expiry: a token issued 15 minutes and a second ago by this node's own
+    // session key is refused.
+    let state = mittaphap::desk::DeskState::new(node.clone()).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (stale, _) = state
+        .tokens
+        .issue("malee", Role::Officer, 0, now - 15 * 60 - 1)
+        .unwrap();
+    let (fresh, _) = state.tokens.issue("malee", Role::Officer, 0, now).unwrap();
+    assert_eq!(desk.get(&stale, "/api/v1/cases").await.0, 401);
+    assert_eq!(desk.get(&fresh, "/api/v1/cases").await.0, 200);
+
+    // Lock-out per user: the fifth failure locks, and then even the right
+    // password waits. An unknown name gets exactly the same answers.
+    for name in ["malee", "nobody.here"] {
+        for i in 1..=5 {
+            let (status, body) = desk.login(name, "wrong password!!").await;
+            if i < 5 {
+                assert_eq!(
+                    (status, body["error"].as_str()),
+                    (401, Some("bad_credentials"))
+                );
+            } else {
+                assert_eq!(
+                    (status, body["error"].as_str()),
+                    (429, Some("locked")),
+                    "{body}"
+                );
+                assert!(
+                    body["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("too many failed sign-ins")
+                );
+            }
+        }
+    }
+    let (status, locked) = desk.login("malee", PASSWORD).await;
+    assert_eq!(status, 429);
+    let (_, locked_unknown) = desk.login("nobody.here", PASSWORD).await;
+    assert_eq!(locked["error"], locked_unknown["error"]);
+    // A token malee already had keeps working; others are not locked.
+    assert_eq!(desk.get(&fresh, "/api/v1/cases").await.0, 200);
+    assert_eq!(desk.get(&token, "/api/v1/cases").await.0, 200);
+
+    // Every attempt is audited, and what was typed as an unknown name is not.
+    let auditor = desk.token("auditor1", PASSWORD).await;
+    let (status, entries) = desk
+        .get(&auditor, "/api/v1/audit?action=session.sign_in&limit=1000")
+        .await;
+    assert_eq!(status, 200);
+    let entries = entries.as_array().unwrap();
+    let count = |actor: &str, outcome: &str| {
+        entries
+            .iter()
+            .filter(|e| e["actor"] == actor && e["detail"].as_str().unwrap().contains(outcome))
+            .count()
+    };
+    assert_eq!(count("malee", "outcome=failed"), 5);
+    assert_eq!(count("malee", "outcome=locked"), 1);
+    assert_eq!(count("unknown", "outcome=failed"), 5);
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e.to_string().contains("nobody.here"))
+    );
+    for action in [
+        "user.disable",
+        "user.enable",
+        "user.password",
+        "session.sign_out",
+    ] {
+        let (_, found) = desk
+            .get(&auditor, &format!("/api/v1/audit?action={action}"))
+            .await;
+        assert!(
+            !found.as_array().unwrap().is_empty(),
+            "{action} not audited"
+        );
+    }
+    let (status, _) = desk.get(&auditor, "/api/v1/audit?since=yesterday").await;
+    assert_eq!(status, 422);
+
+    // Lock-out per address: twenty failures from one address lock it for every name.
+    for i in 0..20 {
+        desk.login(&format!("guess{i}"), "wrong password!!").await;
+    }
+    let (status, _) = desk.login("auditor1", PASSWORD).await;
+    assert_eq!(status, 429, "the address is locked");
+    run.shutdown().await.unwrap();
+}
+
+on_both_backends!(accounts_and_sessions);
