@@ -191,25 +191,7 @@ pub fn check_against(
 
 /// Fetches from `peer_id` the checkpoints of our chain it holds.
 pub async fn fetch(node: &Node, peer_id: &str) -> Result<Vec<Witnessed>, String> {
-    let mut conn = node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| e.to_string())?;
-    let row = peers::get(&mut conn, peer_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{peer_id} is not a registered peer"))?;
-    drop(conn);
-    let descriptor: crate::protocol::Descriptor =
-        serde_json::from_str(&row.descriptor).map_err(|e| e.to_string())?;
-    let client = crate::federation::client::PeerClient::new(
-        &row.federation_url,
-        &descriptor.tls_ca,
-        &node.tls.identity_pem(),
-    )
-    .map_err(|e| e.to_string())?;
+    let (client, _) = crate::federation::client::for_registered_peer(node, peer_id).await?;
     client
         .audit_checkpoints()
         .await

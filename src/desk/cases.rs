@@ -171,16 +171,7 @@ async fn list(
             message: format!("unknown state {s:?}"),
         });
     }
-    let since = match &q.updated_since {
-        Some(s) => Some(
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| ApiError::Invalid {
-                    field: "updated_since".into(),
-                    message: "an RFC 3339 time".into(),
-                })?,
-        ),
-        None => None,
-    };
+    let since = time_param("updated_since", &q.updated_since)?;
     let mut conn = state.node.store.pool().acquire().await?;
     let rows = store_cases::list(&mut conn).await?;
     let out = rows
@@ -191,10 +182,24 @@ async fn list(
             Some("theirs") => r.turn.is_some() && r.turn.as_deref() != Some(r.our_side.as_str()),
             _ => true,
         })
-        .filter(|r| since.is_none_or(|t| r.updated_at >= crate::store::millis(t)))
+        .filter(|r| since.is_none_or(|t| r.updated_at >= t))
         .map(CaseSummary::from)
         .collect();
     Ok(axum::Json(out))
+}
+
+/// An optional RFC 3339 query parameter, as Unix milliseconds; 422 naming it if bad.
+pub fn time_param(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
+    v.as_ref()
+        .map(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map(crate::store::millis)
+                .map_err(|_| ApiError::Invalid {
+                    field: field.into(),
+                    message: "an RFC 3339 time".into(),
+                })
+        })
+        .transpose()
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

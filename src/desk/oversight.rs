@@ -8,7 +8,7 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Action, SignedInUser};
-use super::cases::rfc3339;
+use super::cases::{rfc3339, time_param};
 use super::error::ErrorBody;
 use super::{ApiError, DeskState};
 use crate::store::audit::{self, Filter};
@@ -47,19 +47,6 @@ pub struct AuditEntry {
     case: Option<String>,
     detail: String,
     hash: String,
-}
-
-fn time_param(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiError> {
-    v.as_ref()
-        .map(|s| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .map(crate::store::millis)
-                .map_err(|_| ApiError::Invalid {
-                    field: field.into(),
-                    message: "an RFC 3339 time".into(),
-                })
-        })
-        .transpose()
 }
 
 /// GET /api/v1/audit?case=&user=&action=&since=&until=&after=&limit=: the audit log.

@@ -76,6 +76,10 @@ async fn count_failure(
     keys: &[(String, Limit)],
     now_ms: i64,
 ) -> Result<Option<i64>, ApiError> {
+    let window = throttle::PER_USER
+        .window_ms
+        .max(throttle::PER_ADDRESS.window_ms);
+    sessions::prune_failures(conn, now_ms, window).await?;
     let mut locked = None;
     for (key, limit) in keys {
         let f = sessions::failures(conn, key)

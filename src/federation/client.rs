@@ -186,3 +186,30 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// A client for a registered peer, from its stored descriptor, and that descriptor.
+pub async fn for_registered_peer(
+    node: &crate::node::Node,
+    peer_id: &str,
+) -> Result<(PeerClient, crate::protocol::Descriptor), String> {
+    let mut conn = node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| e.to_string())?;
+    let row = crate::store::peers::get(&mut conn, peer_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{peer_id} is not a registered peer"))?;
+    drop(conn);
+    let descriptor: crate::protocol::Descriptor =
+        serde_json::from_str(&row.descriptor).map_err(|e| e.to_string())?;
+    let client = PeerClient::new(
+        &row.federation_url,
+        &descriptor.tls_ca,
+        &node.tls.identity_pem(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok((client, descriptor))
+}

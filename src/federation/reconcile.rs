@@ -5,10 +5,9 @@ use serde::Deserialize;
 
 use super::client::PeerClient;
 use crate::node::Node;
-use crate::protocol::Descriptor;
 use crate::protocol::envelope::{CHANNEL_TYP, ChannelClaims, Head, envelope_sha256};
 use crate::protocol::jws::{self, keys_of};
-use crate::store::{inbox, outbox, peers};
+use crate::store::{inbox, outbox};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChannelReport {
@@ -41,24 +40,14 @@ struct Entry {
 }
 
 pub async fn reconcile(node: &Node, peer_id: &str) -> Result<Vec<ChannelReport>, String> {
+    let (client, descriptor) =
+        crate::federation::client::for_registered_peer(node, peer_id).await?;
     let mut conn = node
         .store
         .pool()
         .acquire()
         .await
         .map_err(|e| e.to_string())?;
-    let row = peers::get(&mut conn, peer_id)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{peer_id} is not a registered peer"))?;
-    let descriptor: Descriptor =
-        serde_json::from_str(&row.descriptor).map_err(|e| e.to_string())?;
-    let client = PeerClient::new(
-        &row.federation_url,
-        &descriptor.tls_ca,
-        &node.tls.identity_pem(),
-    )
-    .map_err(|e| e.to_string())?;
     let statement = client.channel().await.map_err(|e| e.to_string())?;
     let theirs: ChannelClaims = jws::verify(&statement, CHANNEL_TYP, keys_of(&descriptor))
         .map_err(|e| format!("channel statement: {e}"))?;

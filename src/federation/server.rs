@@ -69,6 +69,17 @@ impl FromRequestParts<FedState> for VerifiedPeer {
     }
 }
 
+/// A database connection, or 503.
+async fn connection(state: &FedState) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, FedError> {
+    state
+        .node
+        .store
+        .pool()
+        .acquire()
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))
+}
+
 pub fn router(state: FedState) -> Router {
     Router::new()
         .route("/fed/v1/descriptor", get(descriptor))
@@ -161,13 +172,7 @@ async fn post_envelope(peer: VerifiedPeer, State(state): State<FedState>, body: 
 
 /// GET /fed/v1/channel: both heads of the channel with the caller, signed.
 async fn channel(peer: VerifiedPeer, State(state): State<FedState>) -> Result<Response, FedError> {
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let mut conn = connection(&state).await?;
     let received = channels::head(&mut conn, &peer.node_id, Direction::In)
         .await
         .map_err(|e| FedError::Unavailable(e.to_string()))?;
@@ -224,13 +229,7 @@ async fn transcript(
     let limit = q.limit.clamp(1, 1000) as i64;
     let after =
         i64::try_from(q.after).map_err(|_| FedError::BadRequest("after is too large".into()))?;
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let mut conn = connection(&state).await?;
     let rows = match q.direction.as_str() {
         "received" => inbox::transcript(&mut conn, &peer.node_id, after, limit).await,
         "sent" => outbox::transcript(&mut conn, &peer.node_id, after, limit).await,
@@ -263,13 +262,7 @@ async fn checkpoints(
     peer: VerifiedPeer,
     State(state): State<FedState>,
 ) -> Result<axum::Json<Checkpoints>, FedError> {
-    let mut conn = state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    let mut conn = connection(&state).await?;
     let rows = crate::store::audit::checkpoints(&mut conn, &peer.node_id, "held")
         .await
         .map_err(|e| FedError::Unavailable(e.to_string()))?;

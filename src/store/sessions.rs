@@ -78,3 +78,18 @@ pub async fn clear_failures(conn: &mut AnyConnection, key: &str) -> Result<(), S
         .await?;
     Ok(())
 }
+
+/// Forgets failures whose window and lock have both passed, so guessed names
+/// do not pile up.
+pub async fn prune_failures(
+    conn: &mut AnyConnection,
+    now: i64,
+    window_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sign_in_failures WHERE locked_until < $1 AND window_start < $2")
+        .bind(now)
+        .bind(now.saturating_sub(window_ms))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
