@@ -10,12 +10,13 @@ use sqlx::AnyConnection;
 use crate::audit::{self, Entry};
 use crate::crypto::seal::{open_bytes, seal_bytes};
 use crate::domain::consent::{ConsentRecord, Purpose, referral_to_send};
-use crate::domain::messages::{self, Body, BodyError};
+use crate::domain::messages::{self, Body, BodyError, Milestone};
+use crate::domain::prosecution::check_next;
 use crate::domain::sop::{self, Arrival, Kind, Refusal, Side, State, Status};
 use crate::federation::outbox::{Message, SendError, send};
 use crate::node::Node;
 use crate::store::cases::{self, CaseRow, EventRow};
-use crate::store::{StoreError, millis, peers};
+use crate::store::{StoreError, millis, peers, prosecution};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
@@ -139,6 +140,7 @@ fn draft_row(
         created_at: millis(now),
         updated_at: millis(now),
         purged_at: None,
+        testimony_pending: 0,
     }
 }
 
@@ -254,6 +256,7 @@ pub async fn make_move(
     };
     let parsed = messages::parse(kind, body)?;
     let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
+    check_track(&mut tx, &row, &parsed).await?;
     // A draft never left this node: withdrawing it tells nobody.
     let jti = if row.state == State::Draft.as_str() && kind == Kind::Withdrawal {
         None
@@ -294,6 +297,64 @@ pub async fn make_move(
     Ok(Moved { status: next, jti })
 }
 
+/// The prosecution track's own rules: milestones in order; an arrangement only
+/// for a testimony requested.
+async fn check_track(
+    conn: &mut AnyConnection,
+    row: &CaseRow,
+    parsed: &Body,
+) -> Result<(), CaseError> {
+    match parsed {
+        Body::ProsecutionUpdate(u) => {
+            let history: Vec<Milestone> = prosecution::milestones(conn, &row.case_id)
+                .await?
+                .into_iter()
+                .filter_map(|m| serde_json::from_value(serde_json::Value::String(m)).ok())
+                .collect();
+            check_next(&history, u.milestone).map_err(|e| CaseError::Conflict(e.0))
+        }
+        Body::TestimonyArrangement(_) if row.testimony_pending == 0 => Err(CaseError::Conflict(
+            "no testimony has been requested: there is nothing to arrange".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn milestone_name(m: Milestone) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// What an applied move does to the prosecution track, on either side.
+async fn advance_track(
+    conn: &mut AnyConnection,
+    row: &mut CaseRow,
+    parsed: &Body,
+    now: time::OffsetDateTime,
+) -> Result<(), CaseError> {
+    match parsed {
+        Body::ProsecutionUpdate(u) => {
+            prosecution::append_milestone(
+                conn,
+                &row.case_id,
+                &milestone_name(u.milestone),
+                millis(now),
+            )
+            .await?;
+            match u.milestone {
+                Milestone::TestimonyRequested => row.testimony_pending = 1,
+                Milestone::TestimonyGiven => row.testimony_pending = 0,
+                _ => {}
+            }
+        }
+        Body::TestimonyArrangement(_) => row.testimony_pending = 0,
+        _ => {}
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn record(
     conn: &mut AnyConnection,
@@ -312,6 +373,7 @@ async fn record(
         row.state = next.state.as_str().to_owned();
         row.turn = next.turn.map(side_name);
         clear_facts(row, parsed);
+        advance_track(conn, row, parsed, now).await?;
     }
     row.updated_at = millis(now);
     cases::update(conn, row).await?;
@@ -402,6 +464,12 @@ async fn apply_move(
         let mut row = draft_row(case_id, peer, &home, Side::Home, sealed, now);
         cases::insert(conn, &row).await?;
         if let Body::Referral(r) = &parsed {
+            // What the person consented to, as the host recorded it.
+            let record = seal_to_self(node, br#"{"received_with_referral":true}"#)?;
+            for purpose in &r.consented {
+                cases::set_consent(conn, case_id, purpose.as_str(), true, &record, millis(now))
+                    .await?;
+            }
             // The blobs arrived sealed to us: they are ours at rest as they are.
             for a in &r.attachments {
                 let meta = seal_meta(node, &a.file_name, &a.media_type)?;

@@ -13,6 +13,7 @@ pub mod domain; // pure rules and validated identifiers; no I/O
 pub mod federation; // the mutual-TLS door to peers, and the client that calls them
 pub mod net; // the TLS listener both doors share
 pub mod node; // a node opened from its folder, and serving it
+pub mod prosecution; // legal-aid grants and the board they see
 pub mod protocol; // wire types: node descriptor
 pub mod retention; // crypto-shredding of ended cases
 pub mod stats; // counts from clear columns, small cells suppressed

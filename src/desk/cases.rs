@@ -39,12 +39,14 @@ pub fn router() -> Router<DeskState> {
         super::admin::list_users, super::admin::add_user, super::admin::update_user,
         super::admin::list_peers, super::admin::outbox_health,
         super::oversight::audit_log, super::oversight::stats,
+        super::prosecution::grant, super::prosecution::list_grants, super::prosecution::revoke,
+        super::prosecution::board,
         openapi, super::healthz, super::readyz
     ),
     components(schemas(
         super::session::Credentials, super::session::PasswordChange, CaseSummary, NewCase, MoveRequest,
         super::admin::UserSummary, super::admin::NewAccount, super::admin::AccountUpdate,
-        super::admin::PeerSummary, super::oversight::AuditEntry, ErrorBody
+        super::admin::PeerSummary, super::oversight::AuditEntry, super::prosecution::NewGrant, ErrorBody
     )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -114,6 +116,10 @@ pub struct CaseSummary {
     state: String,
     turn: Option<String>,
     our_turn: bool,
+    /// A testimony request waits for the home side's arrangement.
+    testimony_pending: bool,
+    /// In our inbox: our turn on the return, or a testimony request for us to answer.
+    awaiting_us: bool,
     gender: Option<String>,
     age_at_identification: Option<i64>,
     exploitation_types: Option<String>,
@@ -125,8 +131,12 @@ pub struct CaseSummary {
 
 impl From<store_cases::CaseRow> for CaseSummary {
     fn from(r: store_cases::CaseRow) -> Self {
+        let our_turn = r.turn.as_deref() == Some(r.our_side.as_str());
+        let testimony_pending = r.testimony_pending != 0;
         Self {
-            our_turn: r.turn.as_deref() == Some(r.our_side.as_str()),
+            our_turn,
+            testimony_pending,
+            awaiting_us: our_turn || (testimony_pending && r.our_side == "home"),
             id: r.case_id,
             host_node: r.host_node,
             home_node: r.home_node,
@@ -148,7 +158,8 @@ impl From<store_cases::CaseRow> for CaseSummary {
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     state: Option<String>,
-    /// `ours`: the inbox, cases where it is our turn; `theirs`: waiting for the peer.
+    /// `ours`: the inbox, cases where it is our turn or a testimony request waits
+    /// for our answer; `theirs`: waiting for the peer.
     turn: Option<String>,
     /// RFC 3339.
     updated_since: Option<String>,
@@ -177,13 +188,13 @@ async fn list(
     let out = rows
         .into_iter()
         .filter(|r| q.state.as_ref().is_none_or(|s| *s == r.state))
-        .filter(|r| match q.turn.as_deref() {
-            Some("ours") => r.turn.as_deref() == Some(r.our_side.as_str()),
-            Some("theirs") => r.turn.is_some() && r.turn.as_deref() != Some(r.our_side.as_str()),
-            _ => true,
-        })
         .filter(|r| since.is_none_or(|t| r.updated_at >= t))
         .map(CaseSummary::from)
+        .filter(|c| match q.turn.as_deref() {
+            Some("ours") => c.awaiting_us,
+            Some("theirs") => c.turn.is_some() && !c.awaiting_us,
+            _ => true,
+        })
         .collect();
     Ok(axum::Json(out))
 }
@@ -246,6 +257,7 @@ async fn read(
     let mut conn = state.node.store.pool().acquire().await?;
     let row = find_case(&mut conn, id).await?;
     let consents = store_cases::consents(&mut conn, &row.case_id).await?;
+    let track = prosecution_of(&state, &mut conn, &row).await?;
     // Retention destroyed the file of a purged case: its clear columns remain.
     let file = if row.purged_at.is_some() {
         Value::Null
@@ -267,6 +279,7 @@ async fn read(
     out["file"] = file;
     out["consents"] = json!(consents);
     out["purged_at"] = json!(purged_at);
+    out["prosecution"] = track;
     Ok(axum::Json(out))
 }
 
@@ -486,6 +499,43 @@ async fn download(
         .header(axum::http::header::CONTENT_DISPOSITION, "attachment")
         .body(axum::body::Body::from_stream(stream))
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The prosecution track of a case as officers see it: the summary, and every
+/// update and arrangement opened (the caller audits the read).
+async fn prosecution_of(
+    state: &DeskState,
+    conn: &mut sqlx::AnyConnection,
+    row: &store_cases::CaseRow,
+) -> Result<Value, ApiError> {
+    use crate::domain::messages::Body;
+    use crate::domain::sop::Kind;
+    let mut updates = Vec::new();
+    let mut entries = Vec::new();
+    for e in store_cases::events(conn, &row.case_id).await? {
+        let kind = Kind::parse(&e.kind);
+        if e.outcome != "applied"
+            || !matches!(
+                kind,
+                Some(Kind::ProsecutionUpdate | Kind::TestimonyArrangement)
+            )
+        {
+            continue;
+        }
+        let Some(body) = cases::open_sealed(&state.node, &e.body) else {
+            continue;
+        };
+        if let Some(Kind::ProsecutionUpdate) = kind
+            && let Ok(Body::ProsecutionUpdate(u)) =
+                crate::domain::messages::parse(Kind::ProsecutionUpdate, &body)
+        {
+            updates.push(u);
+        }
+        entries
+            .push(json!({"kind": e.kind, "made_by": e.made_by, "at": rfc3339(e.at), "body": body}));
+    }
+    let summary = crate::domain::prosecution::summarise(&updates, row.testimony_pending != 0);
+    Ok(json!({"track": summary, "entries": entries}))
 }
 
 /// The case, or 404.

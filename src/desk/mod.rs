@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cases;
 pub mod error;
 pub mod oversight;
+pub mod prosecution;
 pub mod session;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub fn router(state: DeskState) -> Router {
         .merge(session::router())
         .merge(admin::router())
         .merge(oversight::router())
+        .merge(prosecution::router())
         .with_state(state.clone());
     health(state.node.store.clone()).merge(api)
 }

@@ -66,7 +66,9 @@ impl ConsentRecord {
 
 /// The referral as it may be sent, given the purposes consented to: `None` when
 /// repatriation is not consented (the referral must not be sent at all); without
-/// `health_information`, health is left out.
+/// `health_information`, health is left out. The purposes travel with it
+/// (`consented`), replacing whatever the draft said, so the home side knows what
+/// it may do (grant legal aid, trace the family).
 pub fn referral_to_send(
     referral: &serde_json::Value,
     consented: &[Purpose],
@@ -75,11 +77,14 @@ pub fn referral_to_send(
         return None;
     }
     let mut out = referral.clone();
-    if !consented.contains(&Purpose::HealthInformation)
-        && let Some(object) = out.as_object_mut()
-    {
+    let object = out.as_object_mut()?;
+    if !consented.contains(&Purpose::HealthInformation) {
         object.remove("health");
     }
+    let mut purposes: Vec<&str> = consented.iter().map(|p| p.as_str()).collect();
+    purposes.sort_unstable();
+    purposes.dedup();
+    object.insert("consented".into(), serde_json::json!(purposes));
     Some(out)
 }
 

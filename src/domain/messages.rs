@@ -65,6 +65,9 @@ pub struct Referral {
     pub legal_case: Option<String>,
     #[serde(default)]
     pub attachments: Vec<AttachmentRef>,
+    /// The purposes the person consented to, as recorded by the host when sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consented: Vec<super::consent::Purpose>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -289,9 +292,22 @@ pub struct ProsecutionUpdate {
     pub date: Date,
     #[serde(default)]
     pub details: String,
-    /// Amounts in Thai baht, whole.
+    /// The amount of a compensation milestone, in Thai baht, whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_thb: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub police_unit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub police_case_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub court: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub court_case_number: Option<String>,
+    /// Sections of the Anti-Trafficking in Persons Act B.E. 2551 charged, such as `s.6`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub charges: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_hearing: Option<Date>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -408,6 +424,14 @@ fn text(field: &str, value: &str, max: usize) -> Result<(), BodyError> {
     Ok(())
 }
 
+/// An optional text: empty is fine, too long is not.
+fn text_opt(field: &str, value: &str, max: usize) -> Result<(), BodyError> {
+    if value.chars().count() > max {
+        return Err(err(field, format!("at most {max} characters")));
+    }
+    Ok(())
+}
+
 const SHORT: usize = 500;
 const LONG: usize = 20_000;
 
@@ -488,10 +512,40 @@ impl Body {
                 text("summary", &u.summary, LONG)
             }
             Body::Note(n) => text("text", &n.text, LONG),
-            Body::Closure(_)
-            | Body::Withdrawal(_)
-            | Body::ProsecutionUpdate(_)
-            | Body::TestimonyArrangement(_) => Ok(()),
+            Body::ProsecutionUpdate(p) => {
+                text_opt("details", &p.details, LONG)?;
+                for (field, v) in [
+                    ("police_unit", &p.police_unit),
+                    ("police_case_number", &p.police_case_number),
+                    ("court", &p.court),
+                    ("court_case_number", &p.court_case_number),
+                ] {
+                    if let Some(v) = v {
+                        text(field, v, SHORT)?;
+                    }
+                }
+                for (i, c) in p.charges.iter().enumerate() {
+                    text(&format!("charges[{i}]"), c, 100)?;
+                }
+                let compensation = matches!(
+                    p.milestone,
+                    Milestone::CompensationClaimed
+                        | Milestone::CompensationAwarded
+                        | Milestone::CompensationPaid
+                );
+                match (compensation, p.amount_thb) {
+                    (true, None) => {
+                        Err(err("amount_thb", "required with a compensation milestone"))
+                    }
+                    (false, Some(_)) => Err(err(
+                        "amount_thb",
+                        "only with compensation_claimed, _awarded or _paid",
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Body::TestimonyArrangement(a) => text_opt("note", &a.note, LONG),
+            Body::Closure(_) | Body::Withdrawal(_) => Ok(()),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod consent;
 pub mod ids;
 pub mod messages;
 pub mod policy;
+pub mod prosecution;
 pub mod sop;
 pub mod stats;
 pub mod throttle;

@@ -179,6 +179,12 @@ impl TryFrom<String> for Date {
     }
 }
 
+impl std::fmt::Display for Date {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&String::from(*self))
+    }
+}
+
 impl From<Date> for String {
     fn from(d: Date) -> Self {
         format!(

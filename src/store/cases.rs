@@ -23,6 +23,8 @@ pub struct CaseRow {
     pub updated_at: i64,
     /// When retention destroyed the sealed content (then `sealed` is empty).
     pub purged_at: Option<i64>,
+    /// 1 while a `testimony_requested` waits for the home side's arrangement.
+    pub testimony_pending: i64,
 }
 
 pub async fn insert(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreError> {
@@ -60,11 +62,13 @@ pub async fn get_for_update(
 ) -> Result<Option<CaseRow>, StoreError> {
     let sql = if conn.backend_name() == "PostgreSQL" {
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
-                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
+                testimony_pending
          FROM cases WHERE case_id = $1 FOR UPDATE"
     } else {
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
-                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
+                testimony_pending
          FROM cases WHERE case_id = $1"
     };
     Ok(sqlx::query_as(sql)
@@ -73,13 +77,14 @@ pub async fn get_for_update(
         .await?)
 }
 
-/// Writes back what a move changed: state, turn, the clear columns, the sealed file.
+/// Writes back what a move changed: state, turn, the clear columns, the sealed file,
+/// whether a testimony arrangement is awaited.
 pub async fn update(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE cases SET state = $1, turn = $2, gender = $3, age_at_identification = $4, exploitation_types = $5,
                           province_of_origin = $6, crossing_point = $7, prosecution_milestone = $8, sealed = $9,
-                          updated_at = $10
-         WHERE case_id = $11",
+                          updated_at = $10, testimony_pending = $11
+         WHERE case_id = $12",
     )
     .bind(&c.state)
     .bind(&c.turn)
@@ -91,6 +96,7 @@ pub async fn update(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreEr
     .bind(&c.prosecution_milestone)
     .bind(&c.sealed)
     .bind(c.updated_at)
+    .bind(c.testimony_pending)
     .bind(&c.case_id)
     .execute(conn)
     .await?;
@@ -149,7 +155,8 @@ pub async fn events(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Event
 pub async fn get(conn: &mut AnyConnection, case_id: &str) -> Result<Option<CaseRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
-                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
+                testimony_pending
          FROM cases WHERE case_id = $1",
     )
     .bind(case_id)
@@ -199,7 +206,8 @@ pub async fn consents(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Str
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CaseRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
-                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at
+                province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
+                testimony_pending
          FROM cases ORDER BY updated_at DESC",
     )
     .fetch_all(conn)

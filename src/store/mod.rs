@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod node;
 pub mod outbox;
 pub mod peers;
+pub mod prosecution;
 pub mod sessions;
 pub mod users;
 

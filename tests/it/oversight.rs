@@ -361,6 +361,7 @@ async fn purge_and_stats(backend: Backend) {
                 created_at: now,
                 updated_at: now,
                 purged_at: None,
+                testimony_pending: 0,
             };
             mittaphap::store::cases::insert(&mut conn, &row)
                 .await
