@@ -14,6 +14,7 @@ mod federation_door;
 mod init;
 mod oversight;
 mod peers;
+mod prosecution;
 mod protocol_doc;
 mod proxy;
 mod serve;
