@@ -94,6 +94,7 @@ pub async fn add(
         disabled: 0,
         created_at: millis(now),
         token_epoch: 0,
+        lang: None,
     };
     let mut tx = store.begin().await?;
     users::insert(&mut tx, &row).await.map_err(|e| match e {

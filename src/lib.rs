@@ -18,3 +18,4 @@ pub mod protocol; // wire types: node descriptor
 pub mod retention; // crypto-shredding of ended cases
 pub mod stats; // counts from clear columns, small cells suppressed
 pub mod store; // all SQL: node, peers
+pub mod web; // the desk's web pages, in English, Thai and Lao

@@ -77,6 +77,7 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
             disabled: 0,
             created_at: crate::store::millis(now),
             token_epoch: 0,
+            lang: None,
         };
         users::insert(&mut tx, &row).await.map_err(failed)?;
         tx.commit().await.map_err(failed)?;

@@ -105,9 +105,15 @@ pub struct SignedInUser {
     pub username: String,
     pub role: Role,
     pub org: Option<String>,
-    /// The token's id and expiry (Unix seconds), for signing out.
+    /// The token's id, issue and expiry times (Unix seconds), for signing out and
+    /// for renewing a page session.
     pub token_id: String,
+    pub token_issued: i64,
     pub token_expires: i64,
+    /// The account's token epoch (CSRF tokens of the pages are bound to it).
+    pub epoch: i64,
+    /// The language the user chose for pages.
+    pub lang: Option<String>,
 }
 
 impl SignedInUser {
@@ -133,28 +139,37 @@ impl FromRequestParts<DeskState> for SignedInUser {
         let token = header
             .strip_prefix("Bearer ")
             .ok_or(ApiError::Unauthorized)?;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = state
-            .tokens
-            .check(token, now)
-            .ok_or(ApiError::Unauthorized)?;
-        let mut conn = state.node.store.pool().acquire().await?;
-        let user = users::get(&mut conn, &claims.sub)
-            .await?
-            .filter(|u| u.disabled == 0 && u.token_epoch == claims.ep)
-            .ok_or(ApiError::Unauthorized)?;
-        if sessions::is_revoked(&mut conn, &claims.jti).await? {
-            return Err(ApiError::Unauthorized);
-        }
-        let role = Role::parse(&user.role).ok_or(ApiError::Unauthorized)?;
-        Ok(Self {
-            username: user.username,
-            role,
-            org: user.org,
-            token_id: claims.jti,
-            token_expires: claims.exp,
-        })
+        authenticate(state, token).await
     }
+}
+
+/// The user a token speaks for: signed by this node, not expired, not signed
+/// out, from the account's current epoch, the account enabled.
+pub async fn authenticate(state: &DeskState, token: &str) -> Result<SignedInUser, ApiError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = state
+        .tokens
+        .check(token, now)
+        .ok_or(ApiError::Unauthorized)?;
+    let mut conn = state.node.store.pool().acquire().await?;
+    let user = users::get(&mut conn, &claims.sub)
+        .await?
+        .filter(|u| u.disabled == 0 && u.token_epoch == claims.ep)
+        .ok_or(ApiError::Unauthorized)?;
+    if sessions::is_revoked(&mut conn, &claims.jti).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    let role = Role::parse(&user.role).ok_or(ApiError::Unauthorized)?;
+    Ok(SignedInUser {
+        username: user.username,
+        role,
+        org: user.org,
+        token_id: claims.jti,
+        token_issued: claims.iat,
+        token_expires: claims.exp,
+        epoch: user.token_epoch,
+        lang: user.lang,
+    })
 }
 
 /// Shared token keys for the desk state.

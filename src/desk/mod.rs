@@ -27,6 +27,8 @@ pub struct DeskState {
     /// argon2id of a password nobody knows: checked when a user does not exist, so
     /// a sign-in takes as long either way.
     pub dummy_hash: Arc<str>,
+    /// Page cookies are `Secure` when the desk is served over TLS.
+    pub secure_cookies: bool,
 }
 
 impl DeskState {
@@ -40,6 +42,7 @@ impl DeskState {
             node,
             tokens,
             dummy_hash: dummy_hash.into(),
+            secure_cookies: false,
         })
     }
 }
@@ -50,6 +53,7 @@ pub fn router(state: DeskState) -> Router {
         .merge(admin::router())
         .merge(oversight::router())
         .merge(prosecution::router())
+        .merge(crate::web::router())
         .with_state(state.clone());
     health(state.node.store.clone()).merge(api)
 }

@@ -91,18 +91,29 @@ async fn count_failure(
     Ok(locked)
 }
 
-/// POST /api/v1/session: a token for a user name and password.
-#[utoipa::path(post, path = "/api/v1/session", request_body = Credentials, responses((status = 200, description = "A bearer token valid for 15 minutes", body = Object), (status = 401, body = ErrorBody), (status = 429, description = "Locked after too many failures", body = ErrorBody)), security(()))]
-pub async fn sign_in(
-    State(state): State<DeskState>,
+/// A successful sign-in.
+pub struct Issued {
+    pub username: String,
+    pub role: Role,
+    pub token: String,
+    /// Unix seconds.
+    pub expires: i64,
+    /// The account's chosen language, if any.
+    pub lang: Option<String>,
+}
+
+/// Checks a user name and password (throttled and audited) and issues a token.
+pub async fn password_sign_in(
+    state: &DeskState,
+    username: &str,
+    password: String,
     addr: ClientAddr,
-    ApiJson(c): ApiJson<Credentials>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<Issued, ApiError> {
     let now = time::OffsetDateTime::now_utc();
     let now_ms = millis(now);
-    let keys = keys(&c.username, addr);
+    let keys = keys(username, addr);
     let mut conn = state.node.store.pool().acquire().await?;
-    let user = users::get(&mut conn, &c.username).await?;
+    let user = users::get(&mut conn, username).await?;
     let mut locked = None;
     for (key, _) in &keys {
         locked = locked.max(sessions::failures(&mut conn, key).await?.locked_at(now_ms));
@@ -118,7 +129,6 @@ pub async fn sign_in(
         tx.commit().await?;
         return Err(locked_error(until));
     }
-    let password = c.password;
     // The same work whether or not the user exists, so timing says nothing.
     let hash = user
         .as_ref()
@@ -141,21 +151,36 @@ pub async fn sign_in(
     audit_attempt(&mut tx, &user.username, "ok", addr, now).await?;
     tx.commit().await?;
     let role = Role::parse(&user.role).ok_or(ApiError::BadCredentials)?;
-    let (token, exp) =
+    let (token, expires) =
         state
             .tokens
             .issue(&user.username, role, user.token_epoch, now.unix_timestamp())?;
-    Ok(axum::Json(
-        json!({"token": token, "expires_at": rfc3339(exp * 1000), "role": role.as_str()}),
-    ))
+    Ok(Issued {
+        username: user.username,
+        role,
+        token,
+        expires,
+        lang: user.lang,
+    })
 }
 
-/// DELETE /api/v1/session: signs out; this token stops working at once.
-#[utoipa::path(delete, path = "/api/v1/session", responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
-pub async fn sign_out(
-    user: SignedInUser,
+/// POST /api/v1/session: a token for a user name and password.
+#[utoipa::path(post, path = "/api/v1/session", request_body = Credentials, responses((status = 200, description = "A bearer token valid for 15 minutes", body = Object), (status = 401, body = ErrorBody), (status = 429, description = "Locked after too many failures", body = ErrorBody)), security(()))]
+pub async fn sign_in(
     State(state): State<DeskState>,
-) -> Result<StatusCode, ApiError> {
+    addr: ClientAddr,
+    ApiJson(c): ApiJson<Credentials>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let issued = password_sign_in(&state, &c.username, c.password, addr).await?;
+    Ok(axum::Json(json!({
+        "token": issued.token,
+        "expires_at": rfc3339(issued.expires * 1000),
+        "role": issued.role.as_str(),
+    })))
+}
+
+/// Ends a token at once (sign-out), audited.
+pub async fn revoke_token(state: &DeskState, user: &SignedInUser) -> Result<(), ApiError> {
     let now = time::OffsetDateTime::now_utc();
     let mut tx = state.node.store.begin().await?;
     sessions::revoke(
@@ -173,6 +198,16 @@ pub async fn sign_out(
     };
     audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// DELETE /api/v1/session: signs out; this token stops working at once.
+#[utoipa::path(delete, path = "/api/v1/session", responses((status = 204, description = "Signed out"), (status = 401, body = ErrorBody)))]
+pub async fn sign_out(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+) -> Result<StatusCode, ApiError> {
+    revoke_token(&state, &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -100,7 +100,9 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         stopped.clone(),
     )));
 
-    let desk_state = DeskState::new(node.clone()).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let mut desk_state =
+        DeskState::new(node.clone()).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    desk_state.secure_cookies = desk_tls.is_some();
     let desk_app = desk::traced(desk::router(desk_state));
     let desk_tcp = tokio_listener(listeners.desk)?;
     let desk_scheme = if let Some(config) = desk_tls {

@@ -14,6 +14,8 @@ pub struct UserRow {
     pub created_at: i64,
     /// Tokens issued in an older epoch no longer work.
     pub token_epoch: i64,
+    /// The language the user chose for pages (`en`, `th`, `lo`).
+    pub lang: Option<String>,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -45,7 +47,7 @@ pub async fn insert(conn: &mut AnyConnection, u: &UserRow) -> Result<(), StoreEr
 
 pub async fn get(conn: &mut AnyConnection, username: &str) -> Result<Option<UserRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch FROM users WHERE username = $1",
+        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch, lang FROM users WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(conn)
@@ -55,7 +57,7 @@ pub async fn get(conn: &mut AnyConnection, username: &str) -> Result<Option<User
 /// Every account, by name.
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<UserRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch FROM users ORDER BY username",
+        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch, lang FROM users ORDER BY username",
     )
     .fetch_all(conn)
     .await?)
@@ -92,4 +94,18 @@ pub async fn set_password(
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The language a user chose for pages.
+pub async fn set_lang(
+    conn: &mut AnyConnection,
+    username: &str,
+    lang: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET lang = $1 WHERE username = $2")
+        .bind(lang)
+        .bind(username)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -1,0 +1,368 @@
+//! The typed templates (askama, checked at compile time) and what they show.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value;
+
+use super::forms::{Field, Input};
+use super::i18n::Words;
+use crate::desk::auth::{Role, SignedInUser};
+
+/// What every page shows around its content.
+pub struct Chrome {
+    pub w: Words,
+    pub user: Option<UserView>,
+    pub csrf: String,
+    /// This page's path, for the language links.
+    pub here: String,
+    pub title: String,
+}
+
+pub struct UserView {
+    pub name: String,
+    pub role: String,
+    pub works_cases: bool,
+    pub legal_aid: bool,
+    pub admin: bool,
+    pub auditor: bool,
+}
+
+impl UserView {
+    pub fn of(u: &SignedInUser) -> Self {
+        Self {
+            name: u.username.clone(),
+            role: u.role.as_str().to_owned(),
+            works_cases: matches!(u.role, Role::Officer | Role::Supervisor),
+            legal_aid: u.role == Role::LegalAid,
+            admin: u.role == Role::Admin,
+            auditor: u.role == Role::Auditor,
+        }
+    }
+}
+
+/// A form field as a page shows it.
+pub struct FieldView {
+    pub name: String,
+    pub label: String,
+    /// text, area, date, datetime, number, bool, select, multi
+    pub kind: &'static str,
+    pub value: String,
+    pub checked: bool,
+    pub options: Vec<OptView>,
+    pub error: Option<String>,
+}
+
+pub struct OptView {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// Which vocabulary a select's values come from (for their translated names).
+fn vocabulary(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or(path) {
+        "gender" => "gender",
+        "point" => "crossing",
+        "placement" => "placement",
+        "outcome" => "closure",
+        "reason" => "withdrawal",
+        "arrangement" => "arrangement",
+        "milestone" => "milestone",
+        "purpose" => "purpose",
+        "language" => "language",
+        "province" => "province",
+        _ => "code",
+    }
+}
+
+/// The views of `fields`, showing `values` (a body) and the error of one field.
+pub fn field_views(
+    w: &Words,
+    fields: &[Field],
+    values: &Value,
+    error: Option<(&str, &str)>,
+) -> Vec<FieldView> {
+    fields
+        .iter()
+        .map(|f| {
+            let v = super::forms::value_at(values, f.path);
+            let text = match &v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            };
+            let listed: Vec<String> = match &v {
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let vocab = vocabulary(f.path);
+            let options = |values: &[&str], multi: bool| {
+                values
+                    .iter()
+                    .map(|o| OptView {
+                        value: (*o).to_owned(),
+                        label: w.opt(vocab, o),
+                        selected: if multi {
+                            listed.iter().any(|l| l == o)
+                        } else {
+                            text == *o
+                        },
+                    })
+                    .collect()
+            };
+            let (kind, options) = match f.input {
+                Input::Text => ("text", Vec::new()),
+                Input::Area => ("area", Vec::new()),
+                Input::Date => ("date", Vec::new()),
+                Input::DateTime => ("datetime", Vec::new()),
+                Input::Number => ("number", Vec::new()),
+                Input::Bool | Input::Check => ("bool", Vec::new()),
+                Input::Select(values) => ("select", options(values, false)),
+                Input::Multi(values) => ("multi", options(values, true)),
+                Input::List => ("text", Vec::new()),
+            };
+            let value = match f.input {
+                Input::List => listed.join(", "),
+                Input::DateTime => text.chars().take(16).collect(),
+                _ => text,
+            };
+            FieldView {
+                name: f.path.to_owned(),
+                label: w.t(&format!("field.{}", f.path)).to_owned(),
+                kind,
+                checked: v == Value::Bool(true),
+                value,
+                options,
+                error: error
+                    .filter(|(field, _)| super::forms::form_path(field) == f.path)
+                    .map(|(_, m)| m.to_owned()),
+            }
+        })
+        .collect()
+}
+
+/// Renders a template as a page, or a plain 500 if a template fails.
+pub fn page<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub c: Chrome,
+    pub message: String,
+}
+
+/// A page that says no (403, 404, …) in the visitor's language.
+pub fn refused(w: &Words, status: StatusCode, key: &str) -> Response {
+    let c = Chrome {
+        w: *w,
+        user: None,
+        csrf: String::new(),
+        here: "/".into(),
+        title: w.t("app.name").to_owned(),
+    };
+    page(
+        status,
+        &MessagePage {
+            message: w.t(key).to_owned(),
+            c,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage {
+    pub c: Chrome,
+    pub pre: String,
+    pub next: String,
+    pub username: String,
+    pub error: Option<String>,
+}
+
+pub struct CaseRowView {
+    pub id: String,
+    pub short: String,
+    pub state: String,
+    pub side: String,
+    pub awaiting_us: bool,
+    pub testimony: bool,
+    pub gender: String,
+    pub age: String,
+    pub province: String,
+    pub updated: String,
+}
+
+#[derive(Template)]
+#[template(path = "cases.html")]
+pub struct CasesPage {
+    pub c: Chrome,
+    pub rows: Vec<CaseRowView>,
+    pub filter: String,
+    pub states: Vec<OptView>,
+    pub inbox: bool,
+}
+
+pub struct EventView {
+    pub position: i64,
+    pub side: String,
+    pub ours: bool,
+    pub kind: String,
+    pub outcome: String,
+    pub state_after: String,
+    pub at: String,
+    pub delivery: String,
+}
+
+pub struct AttachmentView {
+    pub id: String,
+    pub name: String,
+    pub media_type: String,
+    pub size: String,
+}
+
+pub struct MoveForm {
+    pub kind: String,
+    pub label: String,
+    pub fields: Vec<FieldView>,
+    pub open: bool,
+}
+
+pub struct GrantView {
+    pub org: String,
+    pub standing: bool,
+    pub by: String,
+    pub at: String,
+}
+
+pub struct TrackView {
+    pub milestones: Vec<(String, String)>,
+    pub next_hearing: String,
+    pub court: String,
+    pub charges: String,
+    pub claimed: String,
+    pub awarded: String,
+    pub paid: String,
+}
+
+#[derive(Template)]
+#[template(path = "case.html")]
+pub struct CasePage {
+    pub c: Chrome,
+    pub id: String,
+    pub state: String,
+    pub side: String,
+    pub peer: String,
+    pub turn: String,
+    pub awaiting_us: bool,
+    pub testimony: bool,
+    pub draft: bool,
+    pub purged: bool,
+    /// The person, from the opened file.
+    pub person: Vec<(String, String)>,
+    pub consents: Vec<String>,
+    pub attachments: Vec<AttachmentView>,
+    pub timeline: Vec<EventView>,
+    pub moves: Vec<MoveForm>,
+    pub consent_form: Vec<FieldView>,
+    pub grants: Vec<GrantView>,
+    pub track: Option<TrackView>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "new_case.html")]
+pub struct NewCasePage {
+    pub c: Chrome,
+    pub peers: Vec<OptView>,
+    pub fields: Vec<FieldView>,
+    pub error: Option<String>,
+}
+
+pub struct BoardView {
+    pub reference: String,
+    pub state: String,
+    pub current: String,
+    pub milestones: Vec<(String, String)>,
+    pub court: String,
+    pub charges: String,
+    pub next_hearing: String,
+    pub claimed: String,
+    pub awarded: String,
+    pub paid: String,
+    pub turn: String,
+}
+
+#[derive(Template)]
+#[template(path = "board.html")]
+pub struct BoardPage {
+    pub c: Chrome,
+    pub rows: Vec<BoardView>,
+}
+
+pub struct UserRowView {
+    pub name: String,
+    pub role: String,
+    pub org: String,
+    pub disabled: bool,
+}
+
+pub struct PeerView {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub fingerprint: String,
+}
+
+pub struct OutboxView {
+    pub peer: String,
+    pub queued: i64,
+    pub oldest: String,
+    pub rejected: i64,
+    pub delivered: i64,
+    pub attempts: i64,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub struct AdminPage {
+    pub c: Chrome,
+    pub users: Vec<UserRowView>,
+    pub peers: Vec<PeerView>,
+    pub outbox: Vec<OutboxView>,
+    pub roles: Vec<OptView>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+pub struct AuditView {
+    pub position: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub case: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub c: Chrome,
+    pub rows: Vec<AuditView>,
+    pub case: String,
+    pub actor: String,
+    pub action: String,
+}
