@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Installs and starts what Mittaphap needs on a fresh machine: the Rust toolchain
 # (checked, not installed: the machine provides it), a C compiler for SQLite and
-# aws-lc, and PostgreSQL for the second half of the test suite.
+# aws-lc, PostgreSQL for the second half of the test suite, and Chromium with its
+# driver for the browser tests.
 set -euo pipefail
 
 need_apt=()
 # The reference age tool: a test checks that it opens what Mittaphap seals.
 command -v age >/dev/null || need_apt+=(age)
+# Headless Chromium and its driver for the browser tests of the web pages, with
+# fonts for Thai and Lao.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
+fc-list 2>/dev/null | grep -qi "lao" || need_apt+=(fonts-lao fonts-thai-tlwg fonts-noto-core)
 command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust 1.94 or newer (rustup)" >&2; exit 1; }
 command -v cc >/dev/null || need_apt+=(gcc libc6-dev)
 command -v pg_ctlcluster >/dev/null || command -v pg_isready >/dev/null || need_apt+=(postgresql)

@@ -77,6 +77,7 @@ fn person_of(page: &Page, file: &Value) -> Vec<(String, String)> {
         let text = match v {
             Value::String(s) if path == "person.gender" => w.opt("gender", &s),
             Value::String(s) if path == "person.birth_date.date" => w.date(&s),
+            Value::String(s) if path == "origin.province" => w.opt("province", &s),
             Value::String(s) => s,
             Value::Number(n) => n.to_string(),
             _ => continue,

@@ -121,7 +121,12 @@ impl Words {
         let t = t.to_offset(time::macros::offset!(+7));
         let (y, m, d) = (t.year(), u8::from(t.month()), t.day());
         match self.lang {
-            Lang::Th => format!("{d}/{m:02}/{} {:02}:{:02}", y + 543, t.hour(), t.minute()),
+            Lang::Th => format!(
+                "{d:02}/{m:02}/{} {:02}:{:02}",
+                y + 543,
+                t.hour(),
+                t.minute()
+            ),
             _ => format!("{y}-{m:02}-{d:02} {:02}:{:02}", t.hour(), t.minute()),
         }
     }
@@ -131,7 +136,7 @@ impl Words {
         let parts: Vec<&str> = iso.split('-').collect();
         match (self.lang, parts.as_slice()) {
             (Lang::Th, [y, m, d]) => match y.parse::<i32>() {
-                Ok(y) => format!("{}/{m}/{}", d.trim_start_matches('0'), y + 543),
+                Ok(y) => format!("{d}/{m}/{}", y + 543),
                 Err(_) => iso.to_owned(),
             },
             _ => iso.to_owned(),

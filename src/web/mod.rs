@@ -195,6 +195,8 @@ pub fn csrf_token(state: &DeskState, username: &str, epoch: i64) -> String {
 
 impl Page {
     /// Refuses a form whose CSRF token is missing or wrong (403, nothing done).
+    // The error is the page to answer with, made at most once per request.
+    #[allow(clippy::result_large_err)]
     pub fn check_csrf(&self, state: &DeskState, posted: &str) -> Result<(), Response> {
         let ok = hex::decode(posted).ok().is_some_and(|bytes| {
             Hmac::<Sha256>::new_from_slice(csrf_key(state).as_bytes())

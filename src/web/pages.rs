@@ -56,6 +56,8 @@ pub fn show<T: askama::Template>(page: &Page, status: StatusCode, t: &T) -> Resp
 }
 
 /// 403 in the user's language when the policy table says no.
+// The error is the page to answer with, made at most once per request.
+#[allow(clippy::result_large_err)]
 pub fn allowed(page: &Page, action: Action) -> Result<(), Response> {
     page.user.require(action).map_err(|_| {
         refused(
@@ -264,7 +266,11 @@ async fn cases(
                     .age_at_identification
                     .map(|a| a.to_string())
                     .unwrap_or_default(),
-                province: r.province_of_origin.unwrap_or_default(),
+                province: r
+                    .province_of_origin
+                    .as_deref()
+                    .map(|p| w.opt("province", p))
+                    .unwrap_or_default(),
                 updated: w.when(r.updated_at),
                 id: r.case_id,
             })

@@ -19,3 +19,4 @@ mod protocol_doc;
 mod proxy;
 mod serve;
 mod tamper;
+mod web;

@@ -1,0 +1,620 @@
+//! The web pages: sessions and CSRF over plain HTTP, then a walk through both
+//! nodes' pages in real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`), saving screenshots under `target/screenshots/`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::desk::add_user;
+use crate::exchange::pair;
+use crate::helpers::{Backend, Databases, tls_provider, wait_for};
+
+const PASSWORD: &str = "a long password for tests";
+
+/// A form body, as a browser sends it.
+fn encode<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+        .finish()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of a `Set-Cookie` named `name`.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// Signs in through the page and returns the session cookie's `name=value`.
+async fn page_sign_in(http: &reqwest::Client, base: &str, user: &str) -> String {
+    let r = http.get(format!("{base}/sign-in")).send().await.unwrap();
+    let pre_cookie = set_cookie(&r, "mittaphap_pre").unwrap();
+    assert!(pre_cookie.contains("HttpOnly") && pre_cookie.contains("SameSite=Strict"));
+    let pre = pre_cookie.split(';').next().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    let value = html
+        .split("name=\"pre\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Without the double-submit value the form is refused.
+    let refused = http
+        .post(format!("{base}/sign-in"))
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(encode(&[
+            ("username", user),
+            ("password", PASSWORD),
+            ("pre", &value),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+    let r = http
+        .post(format!("{base}/sign-in"))
+        .header(reqwest::header::COOKIE, &pre)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(encode(&[
+            ("username", user),
+            ("password", PASSWORD),
+            ("pre", &value),
+            ("next", "/cases"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/cases");
+    let session = set_cookie(&r, "mittaphap_session").expect("a session cookie");
+    assert!(session.contains("HttpOnly"), "{session}");
+    assert!(session.contains("SameSite=Strict"), "{session}");
+    assert!(
+        !session.contains("Secure"),
+        "plain HTTP on loopback: {session}"
+    );
+    session.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_session_and_forms_their_token() {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, _la) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, PASSWORD);
+    let (_th, run) = th_dir.start().await;
+    let base = format!("http://{}", run.desk_addr);
+    let http = no_redirects();
+
+    // Without a session, a page sends the visitor to sign in, and back after.
+    for path in ["/cases", "/cases/new", "/admin", "/prosecution", "/"] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(to.starts_with("/sign-in?next="), "{path} → {to}");
+    }
+    let cookie = page_sign_in(&http, &base, "somchai").await;
+    let r = http
+        .get(format!("{base}/cases?filter=all"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let html = r.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A form without its CSRF token, or with another, is refused and changes nothing.
+    let referral = [
+        ("home_node", "la-molsw"),
+        ("person.names.latin", "Nang Keomany"),
+        ("person.gender", "Feminine"),
+        ("origin.province", "LA-SV"),
+        ("origin.district", "Kaysone Phomvihane"),
+        ("origin.village", "Ban Nongdouang"),
+        ("exploitation.types", "ForcedLabour"),
+        ("exploitation.summary", "Garment workshop"),
+        ("needs", "Counselling"),
+    ];
+    for token in [None, Some("00".repeat(32))] {
+        let mut form: Vec<(&str, &str)> = referral.to_vec();
+        if let Some(t) = &token {
+            form.push(("csrf", t));
+        }
+        let r = http
+            .post(format!("{base}/cases/new"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(encode(&form))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+    }
+    let mut conn = _th.store.pool().acquire().await.unwrap();
+    assert!(
+        mittaphap::store::cases::list(&mut conn)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    drop(conn);
+    // With it, the draft is made; a bad field comes back beside the field.
+    let mut form: Vec<(&str, &str)> = referral.to_vec();
+    form.push(("csrf", &csrf));
+    let r = http
+        .post(format!("{base}/cases/new"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(encode(&form))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/cases/")
+    );
+    let mut bad = form.clone();
+    bad.retain(|(k, _)| *k != "origin.province");
+    let r = http
+        .post(format!("{base}/cases/new"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(encode(&bad))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("field invalid"), "the province is marked");
+    assert!(
+        html.contains("value=\"Nang Keomany\""),
+        "what was typed is kept"
+    );
+
+    // Signing out ends the session at once.
+    let r = http
+        .post(format!("{base}/sign-out"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(encode(&[("csrf", csrf.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let r = http
+        .get(format!("{base}/cases"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    run.shutdown().await.unwrap();
+}
+
+/// Chromium under chromedriver, or `None` when they are not installed (and
+/// `MITTAPHAP_REQUIRE_BROWSER` is not set).
+struct Browser {
+    driver: Child,
+    client: Client,
+}
+
+impl Browser {
+    async fn start() -> Option<Self> {
+        let present = std::path::Path::new("/usr/bin/chromedriver").exists()
+            && std::path::Path::new("/usr/bin/chromium").exists();
+        if !present {
+            if std::env::var("MITTAPHAP_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+                panic!("chromium and chromedriver are required (MITTAPHAP_REQUIRE_BROWSER=1)");
+            }
+            eprintln!("skipped: chromium and chromedriver are not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync", "--window-size=1100,1300"]
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let url = format!("http://127.0.0.1:{port}");
+        // chromedriver takes a moment to listen: each try is a real connection.
+        let mut client = None;
+        for _ in 0..100 {
+            match ClientBuilder::new(connector.clone())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => {
+                    client = Some(c);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        Some(Self {
+            driver,
+            client: client.expect("chromedriver answers"),
+        })
+    }
+
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap()
+            .join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.client.find(Locator::Css(css)).await.unwrap();
+        e.clear().await.unwrap();
+        e.send_keys(text).await.unwrap();
+    }
+
+    async fn select(&self, css: &str, value: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .select_by_value(value)
+            .await
+            .unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn source(&self) -> String {
+        self.client.source().await.unwrap()
+    }
+
+    async fn sign_in(&self, base: &str, user: &str, lang: &str) {
+        self.client
+            .goto(&format!("{base}/sign-in?lang={lang}"))
+            .await
+            .unwrap();
+        self.fill("input[name=username]", user).await;
+        self.fill("input[name=password]", PASSWORD).await;
+        self.click("form[action='/sign-in'] button").await;
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css("header nav"))
+            .await
+            .unwrap();
+    }
+
+    async fn finish(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_through_both_nodes_pages_in_chromium() {
+    tls_provider();
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, PASSWORD);
+    add_user(&th_dir, "lawyer.lpn", "legal_aid", Some("lpn"), PASSWORD);
+    add_user(&th_dir, "admin1", "admin", None, PASSWORD);
+    add_user(&la_dir, "keo", "officer", None, PASSWORD);
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    // Two host names, so each node keeps its own session cookie in one browser.
+    let th_base = format!("http://127.0.0.1:{}", th_run.desk_addr.port());
+    let la_base = format!("http://localhost:{}", la_run.desk_addr.port());
+    let b = &browser;
+
+    // A Thai officer signs in and drafts a referral.
+    b.sign_in(&th_base, "somchai", "th").await;
+    assert!(b.source().await.contains("lang=\"th\""));
+    assert!(b.source().await.contains("กล่องงาน"), "Thai navigation");
+    b.shot("th-inbox").await;
+    b.client
+        .goto(&format!("{th_base}/cases/new"))
+        .await
+        .unwrap();
+    b.fill("#f-person\\.names\\.latin", "Nang Keomany").await;
+    b.fill("#f-person\\.names\\.lo", "ນາງ ແກ້ວມະນີ").await;
+    b.select("#f-person\\.gender", "Feminine").await;
+    b.fill("#f-person\\.age_at_identification", "16").await;
+    b.select("#f-origin\\.province", "LA-SV").await;
+    b.fill("#f-origin\\.district", "Kaysone Phomvihane").await;
+    b.fill("#f-origin\\.village", "Ban Nongdouang").await;
+    b.click("input[name='exploitation.types'][value=ForcedLabour]")
+        .await;
+    b.fill("#f-exploitation\\.summary", "Garment workshop")
+        .await;
+    b.fill("#f-needs", "Counselling; continue schooling").await;
+    b.shot("th-new-referral").await;
+    b.click("form.referral button[type=submit]").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".notice"))
+        .await
+        .unwrap();
+    let url = b.client.current_url().await.unwrap();
+    let case_id = url.path().trim_start_matches("/cases/").to_owned();
+    assert_eq!(case_id.len(), 36, "{url}");
+
+    // Consent to repatriation and to legal aid, recorded on the draft.
+    for purpose in ["repatriation", "legal_aid_sharing"] {
+        b.client
+            .execute(
+                "document.querySelectorAll('details').forEach(d => d.open = true)",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.select("form[action$='/consents'] select[name=purpose]", purpose)
+            .await;
+        b.click("form[action$='/consents'] input[name=granted]")
+            .await;
+        b.client
+            .execute(
+                "document.querySelector(\"form[action$='/consents'] input[name=given_on]\").value = '2026-11-20'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        b.select("form[action$='/consents'] select[name=language]", "lo")
+            .await;
+        b.fill(
+            "form[action$='/consents'] input[name=witness]",
+            "Shelter social worker",
+        )
+        .await;
+        b.click("form[action$='/consents'] button").await;
+        b.client
+            .wait()
+            .for_element(Locator::Css(".notice"))
+            .await
+            .unwrap();
+    }
+    let page = b.source().await;
+    assert!(
+        page.contains("การส่งกลับ"),
+        "repatriation consent listed in Thai"
+    );
+
+    // An attachment, uploaded with its progress bar.
+    let file = root.path().join("family-book.jpg");
+    std::fs::write(&file, vec![0xffu8; 300_000]).unwrap();
+    let input = b
+        .client
+        .find(Locator::Css("form.upload input[type=file]"))
+        .await
+        .unwrap();
+    input.send_keys(file.to_str().unwrap()).await.unwrap();
+    b.click("form.upload button").await;
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::XPath("//a[contains(., 'family-book.jpg')]"))
+        .await
+        .unwrap();
+
+    // Send the referral.
+    b.client
+        .execute(
+            "document.querySelectorAll('details').forEach(d => d.open = true)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.click("button[name=send][value=referral]").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".notice"))
+        .await
+        .unwrap();
+    b.shot("th-case-sent").await;
+    wait_for(&la.events.accepted, 1, "the referral at the Lao node").await;
+
+    // A Lao officer on the other node sees it in the inbox and acknowledges.
+    b.sign_in(&la_base, "keo", "lo").await;
+    b.client
+        .goto(&format!("{la_base}/cases?filter=inbox"))
+        .await
+        .unwrap();
+    let inbox = b.source().await;
+    assert!(inbox.contains("lang=\"lo\""));
+    assert!(inbox.contains("ກ່ອງວຽກ"), "Lao inbox title");
+    assert!(
+        inbox.contains(&case_id[..8]),
+        "the case is in the Lao inbox"
+    );
+    b.shot("lo-inbox").await;
+    b.client
+        .goto(&format!("{la_base}/cases/{case_id}"))
+        .await
+        .unwrap();
+    assert!(
+        b.source().await.contains("Nang Keomany"),
+        "the file opened on the home side"
+    );
+    b.client
+        .execute(
+            "document.querySelectorAll('details').forEach(d => d.open = true)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.fill(
+        "form.move:has(input[value=acknowledgement]) input[name=receiving_organisation]",
+        "MoLSW Vientiane transit centre",
+    )
+    .await;
+    b.fill(
+        "form.move:has(input[value=acknowledgement]) input[name=case_worker_ref]",
+        "LA-CW-17",
+    )
+    .await;
+    b.click("button[name=send][value=acknowledgement]").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".notice"))
+        .await
+        .unwrap();
+    b.shot("lo-case-acknowledged").await;
+    wait_for(
+        &th.events.accepted,
+        1,
+        "the acknowledgement at the Thai node",
+    )
+    .await;
+
+    // The Thai side sees the acknowledgement on its timeline.
+    b.client
+        .goto(&format!("{th_base}/cases/{case_id}"))
+        .await
+        .unwrap();
+    let page = b.source().await;
+    assert!(
+        page.contains("ตอบรับ"),
+        "acknowledgement on the Thai timeline"
+    );
+    assert!(page.contains("รับทราบแล้ว"), "state acknowledged, in Thai");
+    b.shot("th-case-timeline").await;
+
+    // Legal aid: granted on the case page, then the lawyer's board; the case
+    // page itself is refused.
+    b.fill("form[action$='/grants'] input[name=org]", "lpn")
+        .await;
+    b.click("form[action$='/grants'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".notice"))
+        .await
+        .unwrap();
+    b.click("header form[action='/sign-out'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap();
+    b.sign_in(&th_base, "lawyer.lpn", "en").await;
+    b.client
+        .goto(&format!("{th_base}/prosecution"))
+        .await
+        .unwrap();
+    let board = b.source().await;
+    assert!(
+        board.contains("PR-"),
+        "the case under the organisation's reference"
+    );
+    assert!(!board.contains(&case_id) && !board.contains("Keomany"));
+    b.shot("en-board").await;
+    b.client
+        .goto(&format!("{th_base}/cases/{case_id}"))
+        .await
+        .unwrap();
+    let refused = b.source().await;
+    assert!(
+        refused.contains("Your role may not open this page"),
+        "{refused}"
+    );
+
+    // The language switch: Lao, then Thai, on the same page.
+    b.client
+        .goto(&format!("{th_base}/prosecution?lang=lo"))
+        .await
+        .unwrap();
+    assert!(b.source().await.contains("ຕິດຕາມຄະດີອາຍາ"));
+    b.shot("lo-board").await;
+    b.click("a[href='/prosecution?lang=th']").await;
+    assert!(b.source().await.contains("ติดตามคดีอาญา"));
+
+    // The administrator's page: users, peers with fingerprints, the outbox.
+    b.click("header form[action='/sign-out'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap();
+    b.sign_in(&th_base, "admin1", "en").await;
+    b.client.goto(&format!("{th_base}/admin")).await.unwrap();
+    let admin = b.source().await;
+    assert!(admin.contains("la-molsw") && admin.contains("Fingerprint"));
+    b.shot("en-admin").await;
+
+    browser.finish().await;
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
