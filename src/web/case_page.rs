@@ -23,7 +23,11 @@ pub fn router() -> Router<DeskState> {
     Router::new()
         .route("/cases/{id}", get(case))
         .route("/cases/{id}/consents", post(consent))
-        .route("/cases/{id}/attachments", post(upload))
+        // Uploads stream into sealing, which enforces the node's own limit.
+        .route(
+            "/cases/{id}/attachments",
+            post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/cases/{id}/attachments/{aid}", get(download))
         .route("/cases/{id}/moves", post(make_move))
         .route("/cases/{id}/grants", post(grant))

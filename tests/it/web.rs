@@ -186,12 +186,14 @@ async fn pages_need_a_session_and_forms_their_token() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 303);
-    assert!(
-        r.headers()["location"]
-            .to_str()
-            .unwrap()
-            .starts_with("/cases/")
-    );
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/cases/"), "{location}");
+    let case_path = location
+        .trim_start_matches("/cases/")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let mut bad = form.clone();
     bad.retain(|(k, _)| *k != "origin.province");
     let r = http
@@ -211,6 +213,38 @@ async fn pages_need_a_session_and_forms_their_token() {
     assert!(
         html.contains("value=\"Nang Keomany\""),
         "what was typed is kept"
+    );
+
+    // A large attachment through the page's plain form (multipart), beyond the
+    // framework's 2 MiB default: sealed as it streams.
+    let boundary = "mittaphapboundary7";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scan.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(std::iter::repeat_n(b'%', 5 << 20));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let r = http
+        .post(format!("{base}/cases/{case_path}/attachments?csrf={csrf}"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "{:?}", r.text().await);
+    let mut conn = _th.store.pool().acquire().await.unwrap();
+    let attached = mittaphap::store::cases::attachments(&mut conn, &case_path)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_eq!(attached.len(), 1);
+    assert!(
+        attached[0].len > 5 << 20,
+        "sealed: a little larger than the file"
     );
 
     // Signing out ends the session at once.
