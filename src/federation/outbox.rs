@@ -255,6 +255,39 @@ impl Courier {
     /// Sends the channel's envelopes in order until it is empty (`None`), blocked by
     /// a rejection (`None`), or must wait (`Some(delay)`).
     async fn deliver_channel(&mut self, peer: &peers::PeerRow) -> Result<Option<Duration>, String> {
+        // With several processes on one PostgreSQL database, one of them at a time
+        // delivers a channel: it holds the lock on the peer's courier row until this
+        // returns (or its connection dies with it).
+        let _claim = match self.node.store.backend() {
+            crate::store::Backend::Postgres => {
+                let mut conn = self
+                    .node
+                    .store
+                    .pool()
+                    .acquire()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                outbox::ensure_courier(&mut conn, &peer.node_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                drop(conn);
+                let mut claim = self
+                    .node
+                    .store
+                    .pool()
+                    .begin()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !outbox::claim_channel(&mut claim, &peer.node_id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    return Ok(None);
+                }
+                Some(claim)
+            }
+            crate::store::Backend::Sqlite => None,
+        };
         loop {
             let mut conn = self
                 .node

@@ -136,6 +136,7 @@ async fn check_and_store(
     let head = channels::lock_head(&mut tx, &peer.node_id, Direction::In).await?;
     if let Some(original) = inbox::by_jti(&mut tx, &claims.jti).await? {
         tx.rollback().await?;
+        state.node.events.duplicates.send_modify(|n| *n += 1);
         if original.envelope_sha256 != envelope_hash || original.peer_id != peer.node_id {
             return Ok(Err(refuse(
                 Reason::SeqConflict,

@@ -72,6 +72,9 @@ pub struct Events {
     pub accepted: tokio::sync::watch::Sender<u64>,
     /// Delivery attempts that failed and will be retried.
     pub failed_attempts: tokio::sync::watch::Sender<u64>,
+    /// Envelopes a peer sent again that we had already accepted (answered from the
+    /// inbox, applied nothing).
+    pub duplicates: tokio::sync::watch::Sender<u64>,
 }
 
 /// The node's TLS material: the CA peers trust, and our certificate and key.

@@ -233,3 +233,23 @@ pub async fn by_jti(
     .fetch_optional(conn)
     .await?)
 }
+
+/// Makes sure a peer's courier row exists (to be claimed).
+pub async fn ensure_courier(conn: &mut AnyConnection, peer: &str) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO couriers (peer_id) VALUES ($1) ON CONFLICT (peer_id) DO NOTHING")
+        .bind(peer)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Claims the delivery of a peer's channel until `conn`'s transaction ends
+/// (PostgreSQL): false when another process holds it.
+pub async fn claim_channel(conn: &mut AnyConnection, peer: &str) -> Result<bool, StoreError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT peer_id FROM couriers WHERE peer_id = $1 FOR UPDATE SKIP LOCKED")
+            .bind(peer)
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.is_some())
+}

@@ -12,6 +12,7 @@ mod desk;
 mod exchange;
 mod federation_door;
 mod init;
+mod multiprocess;
 mod oversight;
 mod peers;
 mod prosecution;
