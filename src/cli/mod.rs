@@ -1,6 +1,7 @@
 //! The command line (DESIGN §6). Exit codes: 0 ok, 2 usage, 1 anything else, with
 //! one line on stderr.
 
+mod bench;
 mod demo;
 mod exchange;
 mod init;
@@ -87,6 +88,20 @@ enum Command {
         dir: PathBuf,
         #[arg(long, value_enum, default_value = "json")]
         format: oversight::Format,
+    },
+    /// Measure: receipted messages per second and latency at 1, 8 and 64
+    /// concurrent cases beside a bare mutual-TLS baseline, and one large
+    /// attachment end to end with each node's peak memory.
+    Bench {
+        /// Where to create the two nodes [default: a new temporary folder].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Messages per concurrency level.
+        #[arg(long, default_value_t = 1000)]
+        messages: usize,
+        /// Size of the attachment, in MiB.
+        #[arg(long, default_value_t = 1024)]
+        attachment_mib: u64,
     },
     /// Run the node: the federation door and the desk, until SIGINT or SIGTERM.
     Serve {
@@ -198,6 +213,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Demo { dir, exit } => demo::run(dir, exit).await,
         Command::Serve { dir } => serve::run(&dir).await,
         Command::Audit(command) => oversight::audit(command).await,
+        Command::Bench {
+            dir,
+            messages,
+            attachment_mib,
+        } => {
+            bench::run(bench::BenchArgs {
+                dir,
+                messages,
+                attachment_mib,
+            })
+            .await
+        }
         Command::Purge { dir, dry_run } => oversight::purge(&dir, dry_run).await,
         Command::Stats { dir, format } => oversight::stats(&dir, format).await,
     }
