@@ -11,6 +11,7 @@ mod cli;
 mod desk;
 mod exchange;
 mod federation_door;
+mod fuzz;
 mod init;
 mod multiprocess;
 mod oversight;
