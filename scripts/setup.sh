@@ -41,4 +41,8 @@ else
     echo "setup: PostgreSQL is not reachable; the PostgreSQL half of the tests will be skipped"
 fi
 
+# schemathesis, for the API fuzz pass (scripts/api-fuzz.sh).
+command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis || \
+    echo "setup: could not install schemathesis from PyPI" >&2
+
 cargo fetch --locked 2>/dev/null || cargo fetch

@@ -17,4 +17,7 @@ if [ -x /usr/bin/chromedriver ] && [ -x /usr/bin/chromium ]; then
     # The browser is installed: its tests must run, not skip.
     export MITTAPHAP_REQUIRE_BROWSER=1
 fi
+# The API against its OpenAPI document (schemathesis), a short pass; then every test.
+cargo build --locked
+scripts/api-fuzz.sh
 cargo test --locked

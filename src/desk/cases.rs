@@ -48,7 +48,7 @@ pub fn router() -> Router<DeskState> {
         super::admin::UserSummary, super::admin::NewAccount, super::admin::AccountUpdate,
         super::admin::PeerSummary, super::oversight::AuditEntry, super::prosecution::NewGrant, ErrorBody
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &CommonErrors),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -64,6 +64,67 @@ impl utoipa::Modify for BearerAuth {
             .bearer_format("JWT")
             .build();
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The errors any operation may answer besides those it lists: a malformed
+/// request (400), a missing or refused session (401, 403), an unknown id (404),
+/// a body too large (413) or invalid (422), and a database that does not answer
+/// (503). Documented once here rather than on every handler.
+struct CommonErrors;
+
+impl utoipa::Modify for CommonErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let has_params = path.contains('{');
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let public = op.security.as_ref().is_some_and(|s| {
+                    s.iter()
+                        .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+                });
+                let body = op.request_body.is_some();
+                let mut add = |code: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| error(description).into());
+                };
+                add("400", "Malformed request");
+                if !public {
+                    add("401", "Sign in first");
+                    add("403", "Your role may not do this");
+                }
+                if has_params {
+                    add("404", "No such resource");
+                }
+                if body {
+                    add("413", "Too large");
+                }
+                add("422", "A field is invalid");
+                add("503", "The database does not answer");
+            }
+        }
     }
 }
 
@@ -155,6 +216,7 @@ impl From<store_cases::CaseRow> for CaseSummary {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     state: Option<String>,
@@ -389,6 +451,7 @@ async fn timeline(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadQuery {
     file_name: String,

@@ -29,6 +29,7 @@ fn case_id(id: &str) -> Result<uuid::Uuid, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct NewGrant {
     /// The legal-aid organisation, as its users' accounts name it.
+    #[schema(pattern = "^[A-Za-z0-9._-]{2,64}$")]
     org: String,
 }
 
