@@ -196,12 +196,19 @@ struct Courier {
     clients: HashMap<String, (String, PeerClient, Descriptor)>,
 }
 
+/// Envelopes of one channel in flight at once.
+const PIPELINE: i64 = 32;
+
 /// Longest the courier sleeps without being woken.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
 /// What one delivery attempt concluded.
 enum Attempt {
-    Delivered,
+    /// The peer's receipt (accepted or duplicate), to be stored.
+    Delivered {
+        receipt: String,
+        status: &'static str,
+    },
     /// Resent from an earlier seq the peer asked for.
     Resync,
     Retry(String),
@@ -296,24 +303,67 @@ impl Courier {
                 .acquire()
                 .await
                 .map_err(|e| e.to_string())?;
-            let Some(row) = outbox::first_undelivered(&mut conn, &peer.node_id)
+            let rows = outbox::undelivered(&mut conn, &peer.node_id, PIPELINE)
                 .await
-                .map_err(|e| e.to_string())?
-            else {
+                .map_err(|e| e.to_string())?;
+            drop(conn);
+            let Some(first) = rows.first() else {
                 return Ok(None);
             };
-            drop(conn);
-            if row.state == "rejected" {
+            if first.state == "rejected" {
                 return Ok(None);
             }
             let now = millis(time::OffsetDateTime::now_utc());
-            if row.next_attempt_at > now {
+            if first.next_attempt_at > now {
                 return Ok(Some(Duration::from_millis(
-                    (row.next_attempt_at - now) as u64,
+                    (first.next_attempt_at - now) as u64,
                 )));
             }
+            // Several envelopes in flight at once, in order: the peer holds one
+            // that arrives before its predecessor until the predecessor is in.
+            let batch: Vec<&outbox::OutRow> = rows
+                .iter()
+                .take_while(|r| r.state == "queued" && r.next_attempt_at <= now)
+                .collect();
             let (client, descriptor) = self.client(peer)?;
-            let outcome = self.attempt(&client, &descriptor, &row).await;
+            let outcomes = futures_util::future::join_all(
+                batch
+                    .iter()
+                    .map(|row| self.attempt(&client, &descriptor, row)),
+            )
+            .await;
+            // The receipts of those that went through, in order, in one transaction;
+            // then the first that did not decides what follows.
+            let mut delivered = Vec::new();
+            let mut stopped = None;
+            for (row, outcome) in batch.into_iter().zip(outcomes) {
+                match outcome {
+                    Attempt::Delivered { receipt, status } if stopped.is_none() => {
+                        delivered.push((row.seq, receipt, status));
+                    }
+                    Attempt::Delivered { .. } => {}
+                    other if stopped.is_none() => stopped = Some((row, other)),
+                    _ => {}
+                }
+            }
+            if !delivered.is_empty() {
+                let now = millis(time::OffsetDateTime::now_utc());
+                let mut tx = self.node.store.begin().await.map_err(|e| e.to_string())?;
+                for (seq, receipt, status) in &delivered {
+                    outbox::mark_delivered(&mut tx, &peer.node_id, *seq, receipt, status, now)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                tx.commit().await.map_err(|e| e.to_string())?;
+                self.node
+                    .events
+                    .delivered
+                    .send_modify(|n| *n += delivered.len() as u64);
+                tracing::debug!(peer = %peer.node_id, count = delivered.len(), "delivered");
+            }
+            let Some((row, outcome)) = stopped else {
+                continue;
+            };
             let mut conn = self
                 .node
                 .store
@@ -322,7 +372,7 @@ impl Courier {
                 .await
                 .map_err(|e| e.to_string())?;
             match outcome {
-                Attempt::Delivered | Attempt::Resync => {}
+                Attempt::Delivered { .. } | Attempt::Resync => {}
                 Attempt::Retry(error) => {
                     let wait = backoff(row.attempts, self.node.config.federation.retry_max_ms);
                     let next = millis(time::OffsetDateTime::now_utc()) + wait.as_millis() as i64;
@@ -399,15 +449,9 @@ impl Courier {
                 } else {
                     "duplicate"
                 };
-                match outbox::mark_delivered(&mut conn, &row.peer_id, row.seq, &text, status, now)
-                    .await
-                {
-                    Ok(()) => {
-                        tracing::debug!(peer = %row.peer_id, seq = row.seq, status, "delivered");
-                        self.node.events.delivered.send_modify(|n| *n += 1);
-                        Attempt::Delivered
-                    }
-                    Err(e) => Attempt::Retry(e.to_string()),
+                Attempt::Delivered {
+                    receipt: text,
+                    status,
                 }
             }
             ReceiptStatus::Rejected => match receipt.reason.as_str() {

@@ -89,12 +89,28 @@ pub async fn receive(
     let envelope_hash = envelope_sha256(&parsed.jws);
     // The jti, read before verification only to address the receipt.
     let for_jti = peek_str(&parsed.jws, "jti");
-    match check_and_store(state, peer, &parsed, &envelope_hash, now).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(refusal)) => rejected(state, peer, &for_jti, &envelope_hash, refusal, now).await,
-        Err(e) => Outcome::Unavailable(e.to_string()),
+    // A sender may have several envelopes in flight; one that arrives before its
+    // predecessor waits (briefly) for the channel to reach it, then is checked again.
+    let deadline = tokio::time::Instant::now() + REORDER_WAIT;
+    loop {
+        let mut advanced = state.node.events.accepted.subscribe();
+        match check_and_store(state, peer, &parsed, &envelope_hash, now).await {
+            Ok(Ok(outcome)) => return outcome,
+            Ok(Err(refusal))
+                if refusal.reason == Reason::SeqGap && tokio::time::Instant::now() < deadline =>
+            {
+                let _ = tokio::time::timeout_at(deadline, advanced.changed()).await;
+            }
+            Ok(Err(refusal)) => {
+                return rejected(state, peer, &for_jti, &envelope_hash, refusal, now).await;
+            }
+            Err(e) => return Outcome::Unavailable(e.to_string()),
+        }
     }
 }
+
+/// How long an envelope that arrived ahead of its predecessor waits for it.
+const REORDER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn check_and_store(
     state: &FedState,

@@ -62,6 +62,23 @@ pub async fn first_undelivered(
     .await?)
 }
 
+/// The first `limit` envelopes of the channel not yet delivered, in order.
+pub async fn undelivered(
+    conn: &mut AnyConnection,
+    peer: &str,
+    limit: i64,
+) -> Result<Vec<OutRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT peer_id, seq, jti, kind, case_id, jws, envelope_sha256, body, blobs, state, created_at,
+                attempts, next_attempt_at, last_error, receipt, receipt_status, delivered_at
+         FROM outbox WHERE peer_id = $1 AND state <> 'delivered' ORDER BY seq LIMIT $2",
+    )
+    .bind(peer)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn get(
     conn: &mut AnyConnection,
     peer: &str,

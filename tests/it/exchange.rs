@@ -488,14 +488,14 @@ async fn sender_resends_to_a_restored_receiver(backend: Backend) {
     let first_hash = inbox_of(&b, "th-msdhs").await[0].envelope_sha256.clone();
     let mut tx = b.store.begin().await.unwrap();
     sqlx::query("DELETE FROM inbox WHERE peer_id = 'th-msdhs' AND seq > 1")
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .unwrap();
     sqlx::query(
         "UPDATE channels SET seq = 1, sha256 = $1 WHERE peer_id = 'th-msdhs' AND direction = 'in'",
     )
     .bind(&first_hash)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .unwrap();
     tx.commit().await.unwrap();

@@ -83,20 +83,26 @@ async fn two_processes_of_one_node_send_each_message_once() {
         }
     }
     wait_for(&la.events.accepted, 2 * N, "the second batch").await;
-    // At most the one envelope in flight at the kill is sent again (and answered
-    // from the inbox, applied nothing).
-    assert!(*la.events.duplicates.borrow() <= 1);
+    // At most the envelopes in flight at the kill (a courier keeps up to 32 of a
+    // channel in flight) are sent again, answered from the inbox, applied nothing.
+    assert!(*la.events.duplicates.borrow() <= 32);
     let received = crate::exchange::inbox_of(&la, "th-msdhs").await;
     assert_eq!(received.len() as u64, 2 * N, "each applied once");
-    let mut conn = th.store.pool().acquire().await.unwrap();
-    let (queued,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE state <> 'delivered'")
-            .fetch_one(&mut *conn)
+    // The surviving process stores the last receipts: another process, so no
+    // event to await here; its outbox is read until it is empty (30 s at most).
+    let mut queued = -1;
+    for _ in 0..300 {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE state <> 'delivered'")
+            .fetch_one(th.store.pool())
             .await
             .unwrap();
+        queued = n;
+        if n == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(queued, 0, "nothing stuck");
-    drop(conn);
-
     let _ = b.kill();
     let _ = b.wait();
     la_run.shutdown().await.unwrap();
