@@ -10,6 +10,7 @@ mod cases;
 mod cli;
 mod desk;
 mod exchange;
+mod faults;
 mod federation_door;
 mod fuzz;
 mod init;
