@@ -529,7 +529,17 @@ async fn download(
     Path((id, aid)): Path<(String, String)>,
 ) -> Result<axum::response::Response, ApiError> {
     user.require(Action::ReadSealed)?;
-    let id = case_id(&id)?;
+    attachment_response(&state, &user.username, case_id(&id)?, &aid).await
+}
+
+/// An attachment's bytes, opened as they stream out, its media type from the
+/// sealed name; the read is audited (the API and the case page both serve it).
+pub async fn attachment_response(
+    state: &DeskState,
+    actor: &str,
+    id: uuid::Uuid,
+    aid: &str,
+) -> Result<axum::response::Response, ApiError> {
     let mut conn = state.node.store.pool().acquire().await?;
     let rows = store_cases::attachments(&mut conn, &id.to_string()).await?;
     drop(conn);
@@ -546,8 +556,8 @@ async fn download(
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     audit_now(
-        &state,
-        &user.username,
+        state,
+        actor,
         "case.read",
         Some(&id.to_string()),
         &format!("attachment={aid}"),

@@ -395,6 +395,30 @@ async fn refused_with(
     case_view(state, page, id, None, Some(r)).await
 }
 
+/// What every case form checks first: the role may, the CSRF token is right, and
+/// the id is a case id.
+// The error is the page to answer with, made at most once per request.
+#[allow(clippy::result_large_err)]
+fn case_form(
+    state: &DeskState,
+    page: &Page,
+    action: Action,
+    id: &str,
+    pairs: Vec<(String, String)>,
+) -> Result<(uuid::Uuid, forms::Posted), Response> {
+    allowed(page, action)?;
+    let form = posted(pairs);
+    page.check_csrf(state, first(&form, "csrf"))?;
+    let id = case_uuid(id).ok_or_else(|| {
+        refused(
+            &page.visitor.words,
+            StatusCode::NOT_FOUND,
+            "error.not_found",
+        )
+    })?;
+    Ok((id, form))
+}
+
 /// POST /cases/{id}/consents
 async fn consent(
     State(state): State<DeskState>,
@@ -402,19 +426,9 @@ async fn consent(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(r) = allowed(&page, Action::Move) {
-        return r;
-    }
-    let form = posted(pairs);
-    if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
-        return r;
-    }
-    let Some(id) = case_uuid(&id) else {
-        return refused(
-            &page.visitor.words,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-        );
+    let (id, form) = match case_form(&state, &page, Action::Move, &id, pairs) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let record = forms::body_of(CONSENT, &form);
     let now = time::OffsetDateTime::now_utc();
@@ -431,19 +445,9 @@ async fn make_move(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(r) = allowed(&page, Action::Move) {
-        return r;
-    }
-    let form = posted(pairs);
-    if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
-        return r;
-    }
-    let Some(id) = case_uuid(&id) else {
-        return refused(
-            &page.visitor.words,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-        );
+    let (id, form) = match case_form(&state, &page, Action::Move, &id, pairs) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let kind_text = first(&form, "kind").to_owned();
     let Some(kind) = Kind::parse(&kind_text) else {
@@ -566,49 +570,11 @@ async fn download(
     let Some(id) = case_uuid(&id) else {
         return refused(&w, StatusCode::NOT_FOUND, "error.not_found");
     };
-    let rows = match state.node.store.pool().acquire().await {
-        Ok(mut conn) => store_cases::attachments(&mut conn, &id.to_string()).await,
-        Err(e) => return unavailable(&w, e),
-    };
-    let Some(row) = rows
-        .ok()
-        .into_iter()
-        .flatten()
-        .find(|r| r.attachment_id == aid)
-    else {
-        return refused(&w, StatusCode::NOT_FOUND, "error.not_found");
-    };
-    let meta = crate::cases::open_sealed(&state.node, &row.meta).unwrap_or(Value::Null);
-    let stream = match state
-        .node
-        .blobs
-        .open_stream(&row.blob_sha256, state.node.age.identity())
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return unavailable(&w, e),
-    };
-    let detail = format!("attachment={aid}");
-    if let Err(e) = crate::desk::cases::audit_now(
-        &state,
-        &page.user.username,
-        "case.read",
-        Some(&id.to_string()),
-        &detail,
-    )
-    .await
-    {
-        return unavailable(&w, e);
+    match crate::desk::cases::attachment_response(&state, &page.user.username, id, &aid).await {
+        Ok(r) => r,
+        Err(ApiError::NotFound) => refused(&w, StatusCode::NOT_FOUND, "error.not_found"),
+        Err(e) => unavailable(&w, e),
     }
-    let media_type = meta["media_type"]
-        .as_str()
-        .unwrap_or("application/octet-stream")
-        .to_owned();
-    axum::response::Response::builder()
-        .header(axum::http::header::CONTENT_TYPE, media_type)
-        .header(axum::http::header::CONTENT_DISPOSITION, "attachment")
-        .body(axum::body::Body::from_stream(stream))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// POST /cases/{id}/grants
@@ -618,19 +584,9 @@ async fn grant(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(r) = allowed(&page, Action::Grant) {
-        return r;
-    }
-    let form = posted(pairs);
-    if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
-        return r;
-    }
-    let Some(id) = case_uuid(&id) else {
-        return refused(
-            &page.visitor.words,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-        );
+    let (id, form) = match case_form(&state, &page, Action::Grant, &id, pairs) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let now = time::OffsetDateTime::now_utc();
     match crate::prosecution::grant(
@@ -654,19 +610,9 @@ async fn revoke(
     Path((id, org)): Path<(String, String)>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(r) = allowed(&page, Action::Grant) {
-        return r;
-    }
-    let form = posted(pairs);
-    if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
-        return r;
-    }
-    let Some(id) = case_uuid(&id) else {
-        return refused(
-            &page.visitor.words,
-            StatusCode::NOT_FOUND,
-            "error.not_found",
-        );
+    let (id, _) = match case_form(&state, &page, Action::Grant, &id, pairs) {
+        Ok(v) => v,
+        Err(r) => return r,
     };
     let now = time::OffsetDateTime::now_utc();
     match crate::prosecution::revoke(&state.node, &page.user.username, id, &org, now).await {
