@@ -41,7 +41,7 @@ pub fn router() -> Router<DeskState> {
         super::oversight::audit_log, super::oversight::stats,
         super::prosecution::grant, super::prosecution::list_grants, super::prosecution::revoke,
         super::prosecution::board,
-        openapi, super::healthz, super::readyz
+        openapi, super::healthz, super::readyz, super::metrics::metrics
     ),
     components(schemas(
         super::session::Credentials, super::session::PasswordChange, CaseSummary, NewCase, MoveRequest,

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod cases;
 pub mod error;
+pub mod metrics;
 pub mod oversight;
 pub mod prosecution;
 pub mod session;
@@ -53,6 +54,7 @@ pub fn router(state: DeskState) -> Router {
         .merge(admin::router())
         .merge(oversight::router())
         .merge(prosecution::router())
+        .merge(metrics::router())
         .merge(crate::web::router())
         .with_state(state.clone());
     health(state.node.store.clone()).merge(api)

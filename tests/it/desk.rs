@@ -610,6 +610,7 @@ async fn openapi_document_lists_every_route() {
         ("/api/v1/prosecution", "get"),
         ("/api/v1/openapi.json", "get"),
         ("/healthz", "get"),
+        ("/metrics", "get"),
         ("/readyz", "get"),
     ] {
         assert!(

@@ -385,6 +385,32 @@ async fn prosecution_track_and_legal_aid(backend: Backend) {
         .unwrap();
     assert_eq!(lpn_grant["revoked_by"], "somchai");
 
+    // Metrics: counts per peer, nothing about a case or a person.
+    let metrics = reqwest::get(format!("{}/metrics", lad.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let accepted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mittaphap_envelopes_accepted_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Two referrals and four updates were awaited above.
+    assert!(accepted >= 6, "{metrics}");
+    assert!(
+        metrics.contains("mittaphap_outbox_queued{peer=\"th-msdhs\"}"),
+        "{metrics}"
+    );
+    for value in &forbidden {
+        assert!(
+            !metrics.contains(value.as_str()),
+            "{value:?} in the metrics"
+        );
+    }
+
     // Every grant, revocation and legal-aid read is in the audit log.
     let mut conn = th.store.pool().acquire().await.unwrap();
     let rows = mittaphap::store::audit::all(&mut conn).await.unwrap();

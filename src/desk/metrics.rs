@@ -1,0 +1,84 @@
+//! `GET /metrics`: Prometheus text. Counts and ages only; the only label is a
+//! peer's node id. Nothing about a person, a case or a user.
+
+use std::fmt::Write;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::{ApiError, DeskState};
+use crate::store::outbox;
+
+pub fn router() -> Router<DeskState> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// GET /metrics: delivery counters of this process and the outbox per peer.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String), (status = 503, body = super::error::ErrorBody)), security(()))]
+pub async fn metrics(State(state): State<DeskState>) -> Result<Response, ApiError> {
+    let events = &state.node.events;
+    let mut out = String::new();
+    let counters = [
+        (
+            "mittaphap_envelopes_delivered_total",
+            "Envelopes this process delivered (receipt stored).",
+            *events.delivered.borrow(),
+        ),
+        (
+            "mittaphap_envelopes_accepted_total",
+            "Envelopes this process accepted from peers.",
+            *events.accepted.borrow(),
+        ),
+        (
+            "mittaphap_envelopes_duplicate_total",
+            "Envelopes peers sent again that were already accepted.",
+            *events.duplicates.borrow(),
+        ),
+        (
+            "mittaphap_delivery_failures_total",
+            "Delivery attempts that failed and will be retried.",
+            *events.failed_attempts.borrow(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let mut conn = state.node.store.pool().acquire().await?;
+    let rows = outbox::summary(&mut conn).await?;
+    let now = crate::store::millis(time::OffsetDateTime::now_utc());
+    let gauges: [(&str, &str); 3] = [
+        (
+            "mittaphap_outbox_queued",
+            "Envelopes waiting to be delivered, per peer.",
+        ),
+        (
+            "mittaphap_outbox_rejected",
+            "Envelopes a peer refused, holding its channel.",
+        ),
+        (
+            "mittaphap_outbox_oldest_queued_seconds",
+            "Age of the oldest envelope not yet delivered, per peer.",
+        ),
+    ];
+    for (i, (name, help)) in gauges.iter().enumerate() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for r in &rows {
+            let value = match i {
+                0 => r.queued,
+                1 => r.rejected,
+                _ => r
+                    .oldest_queued_at
+                    .map(|t| (now - t).max(0) / 1000)
+                    .unwrap_or(0),
+            };
+            let _ = writeln!(out, "{name}{{peer=\"{}\"}} {value}", r.peer_id);
+        }
+    }
+    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
