@@ -5,3 +5,5 @@
 CREATE TABLE couriers (
     peer_id  TEXT PRIMARY KEY REFERENCES peers (node_id)
 );
+-- Peers registered before this migration; `peers::insert` adds the row of each new one.
+INSERT INTO couriers (peer_id) SELECT node_id FROM peers;

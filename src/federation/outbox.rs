@@ -267,17 +267,6 @@ impl Courier {
         // returns (or its connection dies with it).
         let _claim = match self.node.store.backend() {
             crate::store::Backend::Postgres => {
-                let mut conn = self
-                    .node
-                    .store
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                outbox::ensure_courier(&mut conn, &peer.node_id)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                drop(conn);
                 let mut claim = self
                     .node
                     .store

@@ -46,23 +46,8 @@ pub async fn insert(conn: &mut AnyConnection, row: &OutRow) -> Result<(), StoreE
     Ok(())
 }
 
-/// The first envelope of the channel to `peer` not yet delivered: it goes before
-/// any other, so a rejected one holds the channel until an operator acts.
-pub async fn first_undelivered(
-    conn: &mut AnyConnection,
-    peer: &str,
-) -> Result<Option<OutRow>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT peer_id, seq, jti, kind, case_id, jws, envelope_sha256, body, blobs, state, created_at,
-                attempts, next_attempt_at, last_error, receipt, receipt_status, delivered_at
-         FROM outbox WHERE peer_id = $1 AND state <> 'delivered' ORDER BY seq LIMIT 1",
-    )
-    .bind(peer)
-    .fetch_optional(conn)
-    .await?)
-}
-
-/// The first `limit` envelopes of the channel not yet delivered, in order.
+/// The first `limit` envelopes of the channel not yet delivered, in order: the first
+/// goes before any other, so a rejected one holds the channel until an operator acts.
 pub async fn undelivered(
     conn: &mut AnyConnection,
     peer: &str,
@@ -212,8 +197,9 @@ pub async fn last_error(
     conn: &mut AnyConnection,
     peer: &str,
 ) -> Result<Option<String>, StoreError> {
-    Ok(first_undelivered(conn, peer)
+    Ok(undelivered(conn, peer, 1)
         .await?
+        .pop()
         .and_then(|r| r.last_error))
 }
 
@@ -249,15 +235,6 @@ pub async fn by_jti(
     .bind(jti)
     .fetch_optional(conn)
     .await?)
-}
-
-/// Makes sure a peer's courier row exists (to be claimed).
-pub async fn ensure_courier(conn: &mut AnyConnection, peer: &str) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO couriers (peer_id) VALUES ($1) ON CONFLICT (peer_id) DO NOTHING")
-        .bind(peer)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Claims the delivery of a peer's channel until `conn`'s transaction ends

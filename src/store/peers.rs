@@ -37,8 +37,13 @@ pub async fn insert(conn: &mut AnyConnection, peer: &PeerRow) -> Result<(), Stor
     .bind(&peer.descriptor)
     .bind(peer.added_at)
     .bind(peer.updated_at)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // The row a courier locks while it delivers this peer's channel.
+    sqlx::query("INSERT INTO couriers (peer_id) VALUES ($1)")
+        .bind(&peer.node_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
