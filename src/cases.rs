@@ -11,7 +11,7 @@ use crate::audit::{self, Entry};
 use crate::crypto::seal::{open_bytes, seal_bytes};
 use crate::domain::consent::{ConsentRecord, Purpose, referral_to_send};
 use crate::domain::messages::{self, Body, BodyError, Milestone};
-use crate::domain::prosecution::check_next;
+use crate::domain::prosecution::{check_next, milestone_name};
 use crate::domain::sop::{self, Arrival, Kind, Refusal, Side, State, Status};
 use crate::federation::outbox::{Message, SendError, send};
 use crate::node::Node;
@@ -318,13 +318,6 @@ async fn check_track(
         )),
         _ => Ok(()),
     }
-}
-
-fn milestone_name(m: Milestone) -> String {
-    serde_json::to_value(m)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// What an applied move does to the prosecution track, on either side.

@@ -7,7 +7,7 @@ use sha2::Sha256;
 
 use crate::audit::{self, Entry};
 use crate::cases::{CaseError, open_sealed};
-use crate::domain::messages::{Body, parse};
+use crate::domain::messages::{Body, ProsecutionUpdate, parse};
 use crate::domain::prosecution::{Track, summarise};
 use crate::domain::sop::Kind;
 use crate::node::Node;
@@ -106,6 +106,20 @@ pub fn case_ref(node: &Node, org: &str, case_id: &str) -> String {
     format!("PR-{}-{}-{}", &digest[..4], &digest[4..8], &digest[8..12])
 }
 
+/// The prosecution updates applied to a case, in order, opened from its timeline
+/// (a read of sealed content: the caller audits it).
+pub fn updates_of(node: &Node, events: &[cases::EventRow]) -> Vec<ProsecutionUpdate> {
+    events
+        .iter()
+        .filter(|e| e.kind == Kind::ProsecutionUpdate.as_str() && e.outcome == "applied")
+        .filter_map(|e| open_sealed(node, &e.body))
+        .filter_map(|b| match parse(Kind::ProsecutionUpdate, &b) {
+            Ok(Body::ProsecutionUpdate(u)) => Some(u),
+            _ => None,
+        })
+        .collect()
+}
+
 /// One granted case as its legal-aid organisation sees it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BoardEntry {
@@ -127,16 +141,7 @@ pub async fn board(node: &Node, actor: &str, org: &str) -> Result<Vec<BoardEntry
         let Some(row) = cases::get(&mut conn, &case_id).await? else {
             continue;
         };
-        let updates: Vec<_> = cases::events(&mut conn, &case_id)
-            .await?
-            .into_iter()
-            .filter(|e| e.kind == Kind::ProsecutionUpdate.as_str() && e.outcome == "applied")
-            .filter_map(|e| open_sealed(node, &e.body))
-            .filter_map(|b| match parse(Kind::ProsecutionUpdate, &b) {
-                Ok(Body::ProsecutionUpdate(u)) => Some(u),
-                _ => None,
-            })
-            .collect();
+        let updates = updates_of(node, &cases::events(&mut conn, &case_id).await?);
         let entry = BoardEntry {
             reference: case_ref(node, org, &case_id),
             state: row.state.clone(),

@@ -62,6 +62,14 @@ pub fn check_next(history: &[Milestone], next: Milestone) -> Result<(), OutOfOrd
     }
 }
 
+/// A milestone's name as the wire and the clear columns spell it (`charges_filed`).
+pub fn milestone_name(m: Milestone) -> String {
+    serde_json::to_value(m)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// What a lawyer following the case sees: milestones and dates, the court, the
 /// charges, the next hearing, compensation, and whose move it is. Never the
 /// person: no names, contacts, addresses, health or testimony content.

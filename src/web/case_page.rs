@@ -236,47 +236,12 @@ async fn case_view(
         })
         .collect();
     let track = {
-        let updates: Vec<_> = events
-            .iter()
-            .filter(|e| e.kind == Kind::ProsecutionUpdate.as_str() && e.outcome == "applied")
-            .filter_map(|e| crate::cases::open_sealed(node, &e.body))
-            .filter_map(
-                |b| match crate::domain::messages::parse(Kind::ProsecutionUpdate, &b) {
-                    Ok(crate::domain::messages::Body::ProsecutionUpdate(u)) => Some(u),
-                    _ => None,
-                },
-            )
-            .collect();
+        let updates = crate::prosecution::updates_of(node, &events);
         (!updates.is_empty()).then(|| {
-            let t = crate::domain::prosecution::summarise(&updates, testimony);
-            let baht = |v: Option<u64>| v.map(|n| format!("฿{n}")).unwrap_or_else(|| "—".into());
-            TrackView {
-                milestones: t
-                    .milestones
-                    .iter()
-                    .map(|m| {
-                        let name = serde_json::to_value(m.milestone)
-                            .ok()
-                            .and_then(|v| v.as_str().map(|s| w.opt("milestone", s)))
-                            .unwrap_or_default();
-                        (name, w.date(&m.date))
-                    })
-                    .collect(),
-                next_hearing: t
-                    .next_hearing
-                    .as_deref()
-                    .map(|d| w.date(d))
-                    .unwrap_or_default(),
-                court: [t.court.clone(), t.court_case_number.clone()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(" · "),
-                charges: t.charges.join(", "),
-                claimed: baht(t.compensation.claimed_thb),
-                awarded: baht(t.compensation.awarded_thb),
-                paid: baht(t.compensation.paid_thb),
-            }
+            TrackView::of(
+                &w,
+                &crate::domain::prosecution::summarise(&updates, testimony),
+            )
         })
     };
     let timeline = events

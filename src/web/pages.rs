@@ -391,10 +391,6 @@ async fn new_case(
     }
 }
 
-fn baht(v: Option<u64>) -> String {
-    v.map(|n| format!("฿{n}")).unwrap_or_else(|| "—".into())
-}
-
 /// GET /prosecution: the legal-aid board.
 async fn board(State(state): State<DeskState>, page: Page) -> Response {
     if let Err(r) = allowed(&page, Action::ReadProsecution) {
@@ -408,40 +404,12 @@ async fn board(State(state): State<DeskState>, page: Page) -> Response {
         Ok(e) => e,
         Err(e) => return unavailable(&w, e),
     };
-    let milestone = |m: &crate::domain::messages::Milestone| {
-        serde_json::to_value(m)
-            .ok()
-            .and_then(|v| v.as_str().map(|s| w.opt("milestone", s)))
-            .unwrap_or_default()
-    };
     let rows = entries
         .into_iter()
         .map(|e| BoardView {
             reference: e.reference,
             state: w.opt("state", &e.state),
-            current: e.track.current.as_ref().map(milestone).unwrap_or_default(),
-            milestones: e
-                .track
-                .milestones
-                .iter()
-                .map(|m| (milestone(&m.milestone), w.date(&m.date)))
-                .collect(),
-            court: [e.track.court.clone(), e.track.court_case_number.clone()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(" · "),
-            charges: e.track.charges.join(", "),
-            next_hearing: e
-                .track
-                .next_hearing
-                .as_deref()
-                .map(|d| w.date(d))
-                .unwrap_or_default(),
-            claimed: baht(e.track.compensation.claimed_thb),
-            awarded: baht(e.track.compensation.awarded_thb),
-            paid: baht(e.track.compensation.paid_thb),
-            turn: w.opt("side", e.track.turn),
+            track: TrackView::of(&w, &e.track),
         })
         .collect();
     let t = BoardPage {

@@ -247,6 +247,7 @@ pub struct GrantView {
 }
 
 pub struct TrackView {
+    pub current: String,
     pub milestones: Vec<(String, String)>,
     pub next_hearing: String,
     pub court: String,
@@ -254,6 +255,39 @@ pub struct TrackView {
     pub claimed: String,
     pub awarded: String,
     pub paid: String,
+    pub turn: String,
+}
+
+impl TrackView {
+    /// The prosecution track in the reader's language.
+    pub fn of(w: &Words, t: &crate::domain::prosecution::Track) -> Self {
+        use crate::domain::prosecution::milestone_name;
+        let milestone = |m| w.opt("milestone", &milestone_name(m));
+        let baht = |v: Option<u64>| v.map(|n| format!("฿{n}")).unwrap_or_else(|| "—".into());
+        Self {
+            current: t.current.map(milestone).unwrap_or_default(),
+            milestones: t
+                .milestones
+                .iter()
+                .map(|m| (milestone(m.milestone), w.date(&m.date)))
+                .collect(),
+            next_hearing: t
+                .next_hearing
+                .as_deref()
+                .map(|d| w.date(d))
+                .unwrap_or_default(),
+            court: [t.court.clone(), t.court_case_number.clone()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            charges: t.charges.join(", "),
+            claimed: baht(t.compensation.claimed_thb),
+            awarded: baht(t.compensation.awarded_thb),
+            paid: baht(t.compensation.paid_thb),
+            turn: w.opt("side", t.turn),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -294,15 +328,7 @@ pub struct NewCasePage {
 pub struct BoardView {
     pub reference: String,
     pub state: String,
-    pub current: String,
-    pub milestones: Vec<(String, String)>,
-    pub court: String,
-    pub charges: String,
-    pub next_hearing: String,
-    pub claimed: String,
-    pub awarded: String,
-    pub paid: String,
-    pub turn: String,
+    pub track: TrackView,
 }
 
 #[derive(Template)]
