@@ -70,6 +70,19 @@ async fn audit_attempt(
     Ok(())
 }
 
+/// Until when any of the keys is locked, if one is.
+async fn locked_until(
+    conn: &mut AnyConnection,
+    keys: &[(String, Limit)],
+    now_ms: i64,
+) -> Result<Option<i64>, ApiError> {
+    let mut locked = None;
+    for (key, _) in keys {
+        locked = locked.max(sessions::failures(conn, key).await?.locked_at(now_ms));
+    }
+    Ok(locked)
+}
+
 /// Counts a failure under every key; returns the lock it caused, if any.
 async fn count_failure(
     conn: &mut AnyConnection,
@@ -114,10 +127,7 @@ pub async fn password_sign_in(
     let keys = keys(username, addr);
     let mut conn = state.node.store.pool().acquire().await?;
     let user = users::get(&mut conn, username).await?;
-    let mut locked = None;
-    for (key, _) in &keys {
-        locked = locked.max(sessions::failures(&mut conn, key).await?.locked_at(now_ms));
-    }
+    let locked = locked_until(&mut conn, &keys, now_ms).await?;
     drop(conn);
     let actor = user
         .as_ref()
@@ -234,13 +244,8 @@ pub async fn change_password(
     let row = users::get(&mut conn, &user.username)
         .await?
         .ok_or(ApiError::Unauthorized)?;
-    for (key, _) in &keys {
-        if let Some(until) = sessions::failures(&mut conn, key)
-            .await?
-            .locked_at(millis(now))
-        {
-            return Err(locked_error(until));
-        }
+    if let Some(until) = locked_until(&mut conn, &keys, millis(now)).await? {
+        return Err(locked_error(until));
     }
     drop(conn);
     let (current, hash) = (change.current_password, row.password_hash);
