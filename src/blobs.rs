@@ -15,7 +15,8 @@ use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart
 use tokio::io::AsyncReadExt;
 
 use crate::crypto::seal::{HashingWriter, open_stream, seal_stream};
-use crate::protocol::envelope::{Digest, is_sha256_hex};
+use crate::domain::is_sha256_hex;
+use crate::protocol::envelope::Digest;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {

@@ -9,11 +9,12 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::CliError;
-use crate::desk::auth::hash_password;
+use crate::app::accounts::hash_password;
+use crate::app::peers::register_peer;
 use crate::domain::{Country, NodeId};
+use crate::node::Node;
 use crate::node::init::{InitOptions, init};
-use crate::node::serve::{Listeners, Running, start};
-use crate::node::{Node, register_peer};
+use crate::serve::{Listeners, Running, start};
 use crate::store::users;
 
 fn failed(e: impl std::fmt::Display) -> CliError {
@@ -91,13 +92,13 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
     }
     // The Thai node's other roles, to try every page.
     for (username, role, org) in EXTRA_USERS {
-        let new = crate::accounts::NewUser {
+        let new = crate::app::accounts::NewUser {
             username,
             role,
             org,
             password: made[0].3.to_owned(),
         };
-        crate::accounts::add(&made[0].0.store, "operator", new, now)
+        crate::app::accounts::add(&made[0].0.store, "operator", new, now)
             .await
             .map_err(failed)?;
     }

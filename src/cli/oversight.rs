@@ -42,7 +42,7 @@ pub async fn audit(command: AuditCommand) -> Result<(), CliError> {
             let node = Node::open(&dir).await?;
             let now = time::OffsetDateTime::now_utc();
             let result =
-                crate::audit::checkpoint::send_due(&node, now, crate::audit::checkpoint::Due::Now)
+                crate::app::checkpoint::send_due(&node, now, crate::app::checkpoint::Due::Now)
                     .await;
             node.store.close().await;
             let sent = result.map_err(NodeError::from)?;
@@ -70,13 +70,13 @@ async fn verify_node(node: &Node) -> Result<(), CliError> {
     .await
     .map_err(NodeError::from)?;
     let (rows, head, peers) = loaded;
-    let n = crate::audit::verify_with_head(&rows, (head.0, &head.1)).map_err(failed)?;
+    let n = crate::app::audit::verify_with_head(&rows, (head.0, &head.1)).map_err(failed)?;
     println!("audit chain: {n} entries, each hash recomputed: intact");
     for peer in peers {
-        let witnessed = crate::audit::checkpoint::fetch(node, &peer.node_id)
+        let witnessed = crate::federation::client::witnessed_checkpoints(node, &peer.node_id)
             .await
             .map_err(CliError::Failed)?;
-        let k = crate::audit::checkpoint::check_against(&rows, &peer.node_id, &witnessed)
+        let k = crate::app::checkpoint::check_against(&rows, &peer.node_id, &witnessed)
             .map_err(failed)?;
         let last = witnessed.iter().map(|w| w.position).max().unwrap_or(0);
         println!(
@@ -90,7 +90,7 @@ async fn verify_node(node: &Node) -> Result<(), CliError> {
 pub async fn purge(dir: &Path, dry_run: bool) -> Result<(), CliError> {
     let node = Node::open(dir).await?;
     let now = time::OffsetDateTime::now_utc();
-    let result = crate::retention::purge(&node, now, dry_run).await;
+    let result = crate::app::retention::purge(&node, now, dry_run).await;
     node.store.close().await;
     let Some(purged) = result.map_err(NodeError::from)? else {
         return Err(CliError::Usage(
@@ -103,7 +103,7 @@ pub async fn purge(dir: &Path, dry_run: bool) -> Result<(), CliError> {
         println!(
             "{verb} {} (ended {}, {} blob(s))",
             p.case_id,
-            crate::desk::cases::rfc3339(p.ended_at),
+            crate::desk::json::rfc3339(p.ended_at),
             p.blobs
         );
     }
@@ -113,7 +113,7 @@ pub async fn purge(dir: &Path, dry_run: bool) -> Result<(), CliError> {
 
 pub async fn stats(dir: &Path, format: Format) -> Result<(), CliError> {
     let node = Node::open(dir).await?;
-    let result = crate::stats::stats(&node).await;
+    let result = crate::app::stats::stats(&node).await;
     node.store.close().await;
     let table = result.map_err(NodeError::from)?;
     match format {

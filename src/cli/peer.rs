@@ -58,9 +58,13 @@ async fn add(dir: PathBuf, file: PathBuf, fingerprint: &str) -> Result<(), CliEr
         ));
     }
     let node = Node::open(&dir).await?;
-    let result =
-        crate::node::register_peer(&node, &text, fingerprint, time::OffsetDateTime::now_utc())
-            .await;
+    let result = crate::app::peers::register_peer(
+        &node,
+        &text,
+        fingerprint,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await;
     node.store.close().await;
     let row = result.map_err(|e| match e {
         NodeError::Descriptor(DescriptorError::FingerprintMismatch) => CliError::Failed(format!(

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use super::CliError;
 use crate::node::Node;
-use crate::node::serve::{Listeners, start};
+use crate::serve::{Listeners, start};
 
 pub async fn run(dir: &Path) -> Result<(), CliError> {
     let node = Arc::new(Node::open(dir).await?);

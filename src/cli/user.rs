@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::CliError;
-use crate::accounts::{self, AccountError, NewUser};
+use crate::app::accounts::{self, AccountError, NewUser};
 use crate::node::Node;
 
 #[derive(Debug, Subcommand)]

@@ -1,6 +1,6 @@
 //! SHA-256 as lowercase hex, the form used on the wire and in paths.
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -25,6 +25,27 @@ pub fn parse_fingerprint(s: &str) -> Option<String> {
         .map(|c| c.to_ascii_lowercase())
         .collect();
     (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then_some(hex)
+}
+
+/// SHA-256 (lowercase hex) and length in bytes of an age ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Digest {
+    pub sha256: String,
+    pub len: u64,
+}
+
+impl Digest {
+    pub fn of(bytes: &[u8]) -> Self {
+        Self {
+            sha256: sha256_hex(bytes),
+            len: bytes.len() as u64,
+        }
+    }
+
+    pub fn is_well_formed(&self) -> bool {
+        crate::domain::is_sha256_hex(&self.sha256)
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use sha2::{Digest as _, Sha256};
 
 use super::CryptoError;
-use crate::protocol::envelope::Digest;
+use super::hash::Digest;
 
 /// Largest plaintext `open_bytes` returns: message bodies are small JSON.
 pub const MAX_BODY_PLAINTEXT: u64 = 16 * 1024 * 1024;

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::{Action, SignedInUser};
-use super::cases::{ApiJson, rfc3339};
 use super::error::ErrorBody;
+use super::json::{ApiJson, rfc3339};
 use super::{ApiError, DeskState};
-use crate::accounts::{self, AccountError, NewUser};
-use crate::store::{outbox, peers, users};
+use crate::app::accounts::{self, AccountError, NewUser};
+use crate::app::{oversight, peers};
 
 pub fn router() -> Router<DeskState> {
     Router::new()
@@ -29,7 +29,7 @@ impl From<AccountError> for ApiError {
             AccountError::Invalid { field, message } => Self::Invalid { field, message },
             AccountError::Conflict(m) => Self::Conflict(m),
             AccountError::NotFound => Self::NotFound,
-            AccountError::Store(e) => e.into(),
+            AccountError::Store(e) => Self::Unavailable(e.to_string()),
         }
     }
 }
@@ -50,8 +50,7 @@ pub async fn list_users(
     State(state): State<DeskState>,
 ) -> Result<axum::Json<Vec<UserSummary>>, ApiError> {
     user.require(Action::ManageUsers)?;
-    let mut conn = state.node.store.pool().acquire().await?;
-    let rows = users::list(&mut conn).await?;
+    let rows = accounts::list(&state.node.store).await?;
     Ok(axum::Json(
         rows.into_iter()
             .map(|u| UserSummary {
@@ -155,8 +154,7 @@ pub async fn list_peers(
     State(state): State<DeskState>,
 ) -> Result<axum::Json<Vec<PeerSummary>>, ApiError> {
     user.require(Action::ManagePeers)?;
-    let mut conn = state.node.store.pool().acquire().await?;
-    let rows = peers::list(&mut conn).await?;
+    let rows = peers::list(&state.node).await?;
     Ok(axum::Json(
         rows.into_iter()
             .map(|p| PeerSummary {
@@ -178,12 +176,10 @@ pub async fn outbox_health(
     State(state): State<DeskState>,
 ) -> Result<axum::Json<Value>, ApiError> {
     user.require(Action::ManagePeers)?;
-    let mut conn = state.node.store.pool().acquire().await?;
-    let rows = outbox::summary(&mut conn).await?;
-    let now = crate::store::millis(time::OffsetDateTime::now_utc());
+    let rows = oversight::outbox_health(&state.node).await?;
+    let now = oversight::now_ms();
     let mut out = Vec::new();
-    for r in rows {
-        let last_error = outbox::last_error(&mut conn, &r.peer_id).await?;
+    for (r, last_error) in rows {
         out.push(json!({
             "peer": r.peer_id,
             "queued": r.queued,

@@ -1,43 +1,23 @@
-//! Who is at the desk: argon2id passwords, EdDSA session tokens (15 minutes,
-//! revocable), and the `SignedInUser` extractor every handler takes, which checks
-//! the policy table (`domain::policy`) for each action.
+//! Who is at the desk: EdDSA session tokens (15 minutes, revocable), issued once
+//! the core (`app::session`) has checked the password, and the `SignedInUser`
+//! extractor every handler takes, which checks the policy table
+//! (`domain::policy`) for each action. The API and the pages share all of it.
 
 use std::sync::Arc;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, DeskState};
+use crate::app::session;
 use crate::crypto::keys::SigningKey;
 pub use crate::domain::policy::{Action, Role};
-use crate::store::{sessions, users};
 
 /// How long a session token is valid.
 pub const TOKEN_SECONDS: i64 = 15 * 60;
 pub const TOKEN_TYP: &str = "mittaphap-session+jwt";
-
-/// At least 12 characters (DESIGN: accounts).
-pub const MIN_PASSWORD: usize = 12;
-
-pub fn hash_password(password: &str) -> Result<String, String> {
-    if password.chars().count() < MIN_PASSWORD {
-        return Err(format!("a password has at least {MIN_PASSWORD} characters"));
-    }
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
-}
-
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), hash)
-        .is_ok()
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,23 +131,17 @@ pub async fn authenticate(state: &DeskState, token: &str) -> Result<SignedInUser
         .tokens
         .check(token, now)
         .ok_or(ApiError::Unauthorized)?;
-    let mut conn = state.node.store.pool().acquire().await?;
-    let user = users::get(&mut conn, &claims.sub)
+    let user = crate::app::session::account_for(&state.node, &claims.sub, claims.ep, &claims.jti)
         .await?
-        .filter(|u| u.disabled == 0 && u.token_epoch == claims.ep)
         .ok_or(ApiError::Unauthorized)?;
-    if sessions::is_revoked(&mut conn, &claims.jti).await? {
-        return Err(ApiError::Unauthorized);
-    }
-    let role = Role::parse(&user.role).ok_or(ApiError::Unauthorized)?;
     Ok(SignedInUser {
         username: user.username,
-        role,
+        role: user.role,
         org: user.org,
         token_id: claims.jti,
         token_issued: claims.iat,
         token_expires: claims.exp,
-        epoch: user.token_epoch,
+        epoch: user.epoch,
         lang: user.lang,
     })
 }
@@ -196,6 +170,52 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
+/// A successful sign-in.
+pub struct Issued {
+    pub username: String,
+    pub role: Role,
+    pub token: String,
+    /// Unix seconds.
+    pub expires: i64,
+    /// The account's chosen language, if any.
+    pub lang: Option<String>,
+}
+
+/// Checks a user name and password (throttled and audited) and issues a token.
+pub async fn password_sign_in(
+    state: &DeskState,
+    username: &str,
+    password: String,
+    addr: ClientAddr,
+) -> Result<Issued, ApiError> {
+    let account =
+        session::sign_in(&state.node, username, password, addr.0, &state.dummy_hash).await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (token, expires) =
+        state
+            .tokens
+            .issue(&account.username, account.role, account.epoch, now)?;
+    Ok(Issued {
+        username: account.username,
+        role: account.role,
+        token,
+        expires,
+        lang: account.lang,
+    })
+}
+
+/// Ends a token at once (sign-out), audited.
+pub async fn revoke_token(state: &DeskState, user: &SignedInUser) -> Result<(), ApiError> {
+    session::sign_out(
+        &state.node,
+        &user.username,
+        &user.token_id,
+        user.token_expires * 1000,
+    )
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,14 +230,5 @@ mod tests {
         let other = Tokens::new(SigningKey::generate().unwrap(), "th-msdhs".into());
         assert!(other.check(&token, 1_001).is_none(), "another node's key");
         assert!(tokens.check("garbage", 1_001).is_none());
-    }
-
-    #[test]
-    fn passwords() {
-        assert!(hash_password("short").is_err());
-        let hash = hash_password("correct horse battery").unwrap();
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", &hash));
-        assert!(!verify_password("correct horse battery!", &hash));
     }
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::cases::CaseError;
+use crate::app::AppError;
 
 /// What every error answer holds.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -64,36 +64,30 @@ impl ApiError {
     }
 }
 
-/// A failing database is ours to fix, not the client's: 503, details logged.
-impl From<crate::store::StoreError> for ApiError {
-    fn from(e: crate::store::StoreError) -> Self {
-        Self::Unavailable(e.to_string())
-    }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Unavailable(e.to_string())
-    }
-}
-
-impl From<CaseError> for ApiError {
-    fn from(e: CaseError) -> Self {
+/// A failing database or blob store is ours to fix, not the client's: 503, details
+/// logged.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
         match e {
-            CaseError::NotFound => Self::NotFound,
-            CaseError::UnknownKind(k) => Self::Invalid {
+            AppError::NotFound => Self::NotFound,
+            AppError::UnknownKind(k) => Self::Invalid {
                 field: "kind".into(),
                 message: format!("unknown kind {k:?}"),
             },
-            CaseError::Invalid(b) => Self::Invalid {
+            AppError::Invalid(b) => Self::Invalid {
                 field: b.field,
                 message: b.message,
             },
-            CaseError::Refused(r) => Self::Conflict(r.to_string()),
-            CaseError::Conflict(m) => Self::Conflict(m),
-            CaseError::Store(e) => Self::Unavailable(e.to_string()),
-            CaseError::Seal => Self::Internal("sealing failed".into()),
-            CaseError::TooLarge(_) => Self::TooLarge,
+            AppError::Refused(r) => Self::Conflict(r.to_string()),
+            AppError::Conflict(m) => Self::Conflict(m),
+            AppError::Store(e) => Self::Unavailable(e.to_string()),
+            AppError::Seal => Self::Internal("sealing failed".into()),
+            AppError::TooLarge(_) => Self::TooLarge,
+            AppError::Locked(until) => Self::Locked(super::json::rfc3339(until)),
+            AppError::BadCredentials => Self::BadCredentials,
+            AppError::Unauthorized => Self::Unauthorized,
+            AppError::Unavailable(m) => Self::Unavailable(m),
+            AppError::Internal(m) => Self::Internal(m),
         }
     }
 }

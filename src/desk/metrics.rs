@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::{ApiError, DeskState};
-use crate::store::outbox;
+use crate::app::oversight;
 
 pub fn router() -> Router<DeskState> {
     Router::new().route("/metrics", get(metrics))
@@ -49,9 +49,8 @@ pub async fn metrics(State(state): State<DeskState>) -> Result<Response, ApiErro
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
         );
     }
-    let mut conn = state.node.store.pool().acquire().await?;
-    let rows = outbox::summary(&mut conn).await?;
-    let now = crate::store::millis(time::OffsetDateTime::now_utc());
+    let rows = oversight::outbox_summary(&state.node).await?;
+    let now = oversight::now_ms();
     let gauges: [(&str, &str); 3] = [
         (
             "mittaphap_outbox_queued",

@@ -4,7 +4,9 @@ pub mod admin;
 pub mod auth;
 pub mod cases;
 pub mod error;
+pub mod json;
 pub mod metrics;
+pub mod openapi;
 pub mod oversight;
 pub mod prosecution;
 pub mod session;
@@ -18,8 +20,8 @@ use serde_json::{Value, json};
 
 pub use error::ApiError;
 
+use crate::app::oversight::Readiness;
 use crate::node::Node;
-use crate::store::Store;
 
 #[derive(Clone)]
 pub struct DeskState {
@@ -35,7 +37,8 @@ pub struct DeskState {
 impl DeskState {
     pub fn new(node: Arc<Node>) -> Result<Self, ApiError> {
         let secret = uuid::Uuid::new_v4().to_string();
-        let dummy_hash = auth::hash_password(&secret).map_err(ApiError::Internal)?;
+        let dummy_hash =
+            crate::app::accounts::hash_password(&secret).map_err(ApiError::Internal)?;
         let key = crate::crypto::keys::SigningKey::from_pkcs8_pem(node.session_key.pkcs8_pem())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let tokens = Arc::new(auth::Tokens::new(key, node.config.node_id.to_string()));
@@ -55,9 +58,9 @@ pub fn router(state: DeskState) -> Router {
         .merge(oversight::router())
         .merge(prosecution::router())
         .merge(metrics::router())
-        .merge(crate::web::router())
+        .merge(openapi::router())
         .with_state(state.clone());
-    health(state.node.store.clone()).merge(api)
+    health(Readiness::of(&state.node)).merge(api)
 }
 
 /// Request tracing that names the route, never the URI: a query string can hold
@@ -75,12 +78,12 @@ pub fn traced(router: Router) -> Router {
 }
 
 /// Liveness and readiness, which need no sign-in.
-pub fn health(store: Store) -> Router {
+pub fn health(ready: Readiness) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
-        .with_state(store)
+        .with_state(ready)
 }
 
 /// GET /healthz: the process is alive.
@@ -91,11 +94,8 @@ async fn healthz() -> Json<Value> {
 
 /// GET /readyz: the database answers.
 #[utoipa::path(get, path = "/readyz", responses((status = 200, description = "Ready", body = Object), (status = 503, body = error::ErrorBody)), security(()))]
-async fn readyz(State(store): State<Store>) -> Result<Json<Value>, ApiError> {
-    store
-        .ping()
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+async fn readyz(State(ready): State<Readiness>) -> Result<Json<Value>, ApiError> {
+    ready.check().await?;
     Ok(Json(json!({"status": "ready"})))
 }
 
@@ -103,9 +103,26 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
+/// An attachment's bytes, opened as they stream out, its media type from the
+/// sealed name; the read is audited (the API and the case page both serve it).
+pub async fn attachment_response(
+    state: &DeskState,
+    actor: &str,
+    id: uuid::Uuid,
+    aid: &str,
+) -> Result<axum::response::Response, ApiError> {
+    let opened = crate::app::attachments::open(&state.node, actor, id, aid).await?;
+    axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, opened.media_type)
+        .header(axum::http::header::CONTENT_DISPOSITION, "attachment")
+        .body(axum::body::Body::from_stream(opened.bytes))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
@@ -133,7 +150,7 @@ mod tests {
     #[tokio::test]
     async fn health_and_readiness() {
         let (store, _dir) = store().await;
-        let app = health(store.clone());
+        let app = health(Readiness::new(store.clone()));
         assert_eq!(
             get(app.clone(), "/healthz").await,
             (StatusCode::OK, json!({"status": "ok"}))

@@ -8,10 +8,10 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Action, SignedInUser};
-use super::cases::{rfc3339, time_param};
 use super::error::ErrorBody;
+use super::json::{rfc3339, time_param};
 use super::{ApiError, DeskState};
-use crate::store::audit::{self, Filter};
+use crate::app::oversight::{self, AuditFilter};
 
 pub fn router() -> Router<DeskState> {
     Router::new()
@@ -66,7 +66,7 @@ pub async fn audit_log(
             message: "from 1 to 1000".into(),
         });
     }
-    let filter = Filter {
+    let filter = AuditFilter {
         case_id: q.case.unwrap_or_default(),
         actor: q.user.unwrap_or_default(),
         action: q.action.unwrap_or_default(),
@@ -75,8 +75,7 @@ pub async fn audit_log(
         after: q.after.unwrap_or(0),
         limit,
     };
-    let mut conn = state.node.store.pool().acquire().await?;
-    let rows = audit::list(&mut conn, &filter).await?;
+    let rows = oversight::audit_log(&state.node, &filter).await?;
     Ok(axum::Json(
         rows.into_iter()
             .map(|r| AuditEntry {
@@ -100,5 +99,9 @@ pub async fn stats(
     State(state): State<DeskState>,
 ) -> Result<axum::Json<crate::domain::stats::Table>, ApiError> {
     user.require(Action::ReadStats)?;
-    Ok(axum::Json(crate::stats::stats(&state.node).await?))
+    Ok(axum::Json(
+        crate::app::stats::stats(&state.node)
+            .await
+            .map_err(crate::app::AppError::from)?,
+    ))
 }

@@ -9,20 +9,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{Action, SignedInUser};
-use super::cases::{ApiJson, rfc3339};
 use super::error::ErrorBody;
+use super::json::{ApiJson, case_id, rfc3339};
 use super::{ApiError, DeskState};
-use crate::store::prosecution as store;
 
 pub fn router() -> Router<DeskState> {
     Router::new()
         .route("/api/v1/cases/{id}/grants", get(list_grants).post(grant))
         .route("/api/v1/cases/{id}/grants/{org}", delete(revoke))
         .route("/api/v1/prosecution", get(board))
-}
-
-fn case_id(id: &str) -> Result<uuid::Uuid, ApiError> {
-    uuid::Uuid::parse_str(id).map_err(|_| ApiError::NotFound)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -42,7 +37,7 @@ pub async fn grant(
     ApiJson(new): ApiJson<NewGrant>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     user.require(Action::Grant)?;
-    crate::prosecution::grant(
+    crate::app::prosecution::grant(
         &state.node,
         &user.username,
         case_id(&id)?,
@@ -61,12 +56,7 @@ pub async fn list_grants(
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     user.require(Action::Grant)?;
-    let id = case_id(&id)?.to_string();
-    let mut conn = state.node.store.pool().acquire().await?;
-    crate::store::cases::get(&mut conn, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let rows = store::grants(&mut conn, &id).await?;
+    let rows = crate::app::prosecution::grants(&state.node, case_id(&id)?).await?;
     Ok(axum::Json(Value::Array(
         rows.into_iter()
             .map(|g| {
@@ -90,7 +80,7 @@ pub async fn revoke(
     Path((id, org)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     user.require(Action::Grant)?;
-    crate::prosecution::revoke(
+    crate::app::prosecution::revoke(
         &state.node,
         &user.username,
         case_id(&id)?,
@@ -108,10 +98,10 @@ pub async fn revoke(
 pub async fn board(
     user: SignedInUser,
     State(state): State<DeskState>,
-) -> Result<axum::Json<Vec<crate::prosecution::BoardEntry>>, ApiError> {
+) -> Result<axum::Json<Vec<crate::app::prosecution::BoardEntry>>, ApiError> {
     user.require(Action::ReadProsecution)?;
     let org = user.org.clone().ok_or(ApiError::Forbidden)?;
     Ok(axum::Json(
-        crate::prosecution::board(&state.node, &user.username, &org).await?,
+        crate::app::prosecution::board(&state.node, &user.username, &org).await?,
     ))
 }

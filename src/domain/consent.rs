@@ -41,8 +41,8 @@ pub struct ConsentRecord {
 }
 
 impl ConsentRecord {
-    pub fn check(&self) -> Result<(), super::messages::BodyError> {
-        let bad = |field: &str, message: &str| super::messages::BodyError {
+    pub fn check(&self) -> Result<(), super::BodyError> {
+        let bad = |field: &str, message: &str| super::BodyError {
             field: field.into(),
             message: message.into(),
         };

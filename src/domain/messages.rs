@@ -1,3 +1,6 @@
+//! A catalogue (every message schema), hence longer than the ~400 lines a file
+//! otherwise keeps to.
+//!
 //! Message bodies, versioned by their `schema` (`KIND/1`), parsed at the boundary
 //! into types: a body that parses is complete and uses the vocabularies. Errors
 //! name the field (`person.gender`, `origin.province`, …).
@@ -10,13 +13,7 @@ use super::vocab::{
     Crossing, Date, Exploitation, FuzzyDate, Gender, MeansOfControl, Names, ProvinceCode,
 };
 
-/// A refused body: the field, and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct BodyError {
-    pub field: String,
-    pub message: String,
-}
+pub use super::BodyError;
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> BodyError {
     BodyError {
@@ -466,7 +463,7 @@ impl Body {
                     )?;
                 }
                 for (i, a) in r.attachments.iter().enumerate() {
-                    if !crate::protocol::envelope::is_sha256_hex(&a.sha256) {
+                    if !crate::domain::is_sha256_hex(&a.sha256) {
                         return Err(err(
                             format!("attachments[{i}].sha256"),
                             "64 lowercase hex digits",

@@ -113,6 +113,34 @@ pub fn allows(role: Role, action: Action) -> bool {
         .any(|(r, actions)| *r == role && actions.contains(&action))
 }
 
+/// Whether users of `role` act for an organisation (their account names it): those
+/// who follow granted prosecution tracks.
+pub fn acts_for_org(role: Role) -> bool {
+    allows(role, ReadProsecution)
+}
+
+/// The page a role starts on after signing in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Inbox,
+    Board,
+    Admin,
+    Audit,
+}
+
+/// Where `role` starts: the first of its kinds of work.
+pub fn start(role: Role) -> Start {
+    if allows(role, Move) {
+        Start::Inbox
+    } else if allows(role, ReadProsecution) {
+        Start::Board
+    } else if allows(role, ManageUsers) {
+        Start::Admin
+    } else {
+        Start::Audit
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -231,6 +231,12 @@ impl Status {
     fn ended(state: State) -> Self {
         Self { state, turn: None }
     }
+
+    /// Whether the case waits for `ours`: our turn on the return, or, on the
+    /// home side, a testimony request to arrange. The one "awaiting us" rule.
+    pub fn awaits(self, ours: Side, testimony_pending: bool) -> bool {
+        self.turn == Some(ours) || (testimony_pending && ours == Side::Home)
+    }
 }
 
 /// Why a move is refused.

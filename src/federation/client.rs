@@ -135,10 +135,10 @@ impl PeerClient {
     /// GET /fed/v1/audit/checkpoints: the checkpoints of our audit chain the peer holds.
     pub async fn audit_checkpoints(
         &self,
-    ) -> Result<Vec<crate::audit::checkpoint::Witnessed>, ClientError> {
+    ) -> Result<Vec<crate::protocol::checkpoint::Witnessed>, ClientError> {
         #[derive(serde::Deserialize)]
         struct Answer {
-            checkpoints: Vec<crate::audit::checkpoint::Witnessed>,
+            checkpoints: Vec<crate::protocol::checkpoint::Witnessed>,
         }
         let text = self.get_text("/fed/v1/audit/checkpoints").await?;
         let answer: Answer = serde_json::from_str(&text).map_err(|e| ClientError::Status {
@@ -212,4 +212,16 @@ pub async fn for_registered_peer(
     )
     .map_err(|e| e.to_string())?;
     Ok((client, descriptor))
+}
+
+/// Fetches from `peer_id` the checkpoints of our chain it holds.
+pub async fn witnessed_checkpoints(
+    node: &crate::node::Node,
+    peer_id: &str,
+) -> Result<Vec<crate::protocol::checkpoint::Witnessed>, String> {
+    let (client, _) = for_registered_peer(node, peer_id).await?;
+    client
+        .audit_checkpoints()
+        .await
+        .map_err(|e| format!("cannot fetch the checkpoints {peer_id} holds: {e}"))
 }

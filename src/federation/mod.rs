@@ -4,6 +4,7 @@
 pub mod client;
 pub mod error;
 pub mod outbox;
+pub mod peer;
 pub mod receive;
 pub mod reconcile;
 pub mod server;
@@ -11,5 +12,6 @@ pub mod trust;
 
 pub use client::PeerClient;
 pub use error::FedError;
-pub use server::{FedState, VerifiedPeer, router};
+pub use peer::{FedState, VerifiedPeer};
+pub use server::router;
 pub use trust::PeerTrust;

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
-use super::server::{FedState, VerifiedPeer};
+use super::peer::{FedState, VerifiedPeer};
 use crate::protocol::envelope::{
     Digest, ENVELOPE_TYP, EnvelopeClaims, Head, KINDS, MAX_IAT_SKEW, Reason, ReceiptClaims,
     ReceiptStatus, envelope_sha256,
@@ -211,13 +211,13 @@ async fn check_and_store(
     };
     let at = millis(now);
     // The move, applied to its case in this same transaction: exactly once.
-    let applied = if claims.kind == crate::audit::checkpoint::KIND {
+    let applied = if claims.kind == crate::protocol::checkpoint::KIND {
         let held =
-            crate::audit::checkpoint::hold(&mut tx, &state.node, &peer.node_id, &body, &claims.jti)
+            crate::app::checkpoint::hold(&mut tx, &state.node, &peer.node_id, &body, &claims.jti)
                 .await?;
         Some(held)
     } else {
-        crate::cases::apply_incoming(
+        crate::app::incoming::apply_incoming(
             &mut tx,
             &state.node,
             &peer.node_id,
@@ -294,7 +294,7 @@ fn verify_claims(
         .case
         .as_deref()
         .is_none_or(|c| uuid::Uuid::parse_str(c).is_ok());
-    let prev_ok = claims.prev.is_empty() || crate::protocol::envelope::is_sha256_hex(&claims.prev);
+    let prev_ok = claims.prev.is_empty() || crate::domain::is_sha256_hex(&claims.prev);
     let digests_ok =
         claims.body.is_well_formed() && claims.blobs.iter().all(Digest::is_well_formed);
     if !(jti_ok && case_ok && prev_ok && digests_ok && claims.seq >= 1) {

@@ -1,84 +1,22 @@
 //! Routes of the federation door. Every handler receives a `VerifiedPeer`.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 
 use super::FedError;
+use super::peer::{FedState, VerifiedPeer, connection};
 use super::receive::{MAX_ENVELOPE_REQUEST, Outcome, receive};
 use crate::blobs::BlobError;
-use crate::net::ConnInfo;
-use crate::node::Node;
-use crate::protocol::Descriptor;
-use crate::protocol::envelope::{ChannelClaims, envelope_sha256, is_sha256_hex};
+use crate::domain::is_sha256_hex;
+use crate::protocol::envelope::{ChannelClaims, envelope_sha256};
 use crate::store::channels::{self, Direction};
-use crate::store::{inbox, outbox, peers};
-
-#[derive(Clone)]
-pub struct FedState {
-    pub node: Arc<Node>,
-    /// Our signed descriptor, made once at start.
-    pub descriptor_json: Arc<str>,
-}
-
-/// A registered peer, proven by the client certificate of this connection.
-#[derive(Debug, Clone)]
-pub struct VerifiedPeer {
-    pub node_id: String,
-    pub row: peers::PeerRow,
-    /// Its descriptor (verified when the peer was added).
-    pub descriptor: Descriptor,
-}
-
-impl FromRequestParts<FedState> for VerifiedPeer {
-    type Rejection = FedError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &FedState) -> Result<Self, FedError> {
-        let ConnectInfo(info) = parts
-            .extensions
-            .get::<ConnectInfo<ConnInfo>>()
-            .cloned()
-            .ok_or(FedError::Unauthenticated)?;
-        let node_id = info.peer.ok_or(FedError::Unauthenticated)?;
-        let mut conn = state
-            .node
-            .store
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| FedError::Unavailable(e.to_string()))?;
-        let row = peers::get(&mut conn, &node_id)
-            .await
-            .map_err(|e| FedError::Unavailable(e.to_string()))?
-            .ok_or(FedError::UnknownPeer)?;
-        let descriptor = serde_json::from_str(&row.descriptor)
-            .map_err(|e| FedError::Internal(format!("stored descriptor: {e}")))?;
-        Ok(Self {
-            node_id,
-            row,
-            descriptor,
-        })
-    }
-}
-
-/// A database connection, or 503.
-async fn connection(state: &FedState) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, FedError> {
-    state
-        .node
-        .store
-        .pool()
-        .acquire()
-        .await
-        .map_err(|e| FedError::Unavailable(e.to_string()))
-}
+use crate::store::{inbox, outbox};
 
 pub fn router(state: FedState) -> Router {
     Router::new()
@@ -253,7 +191,7 @@ async fn transcript(
 
 #[derive(Serialize)]
 struct Checkpoints {
-    checkpoints: Vec<crate::audit::checkpoint::Witnessed>,
+    checkpoints: Vec<crate::protocol::checkpoint::Witnessed>,
 }
 
 /// GET /fed/v1/audit/checkpoints: the audit checkpoints the caller sent us, as we
@@ -268,7 +206,7 @@ async fn checkpoints(
         .map_err(|e| FedError::Unavailable(e.to_string()))?;
     let checkpoints = rows
         .into_iter()
-        .map(|r| crate::audit::checkpoint::Witnessed {
+        .map(|r| crate::protocol::checkpoint::Witnessed {
             position: r.position,
             hash: r.hash,
             at: r.at,

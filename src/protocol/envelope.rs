@@ -12,30 +12,7 @@ pub const CHANNEL_TYP: &str = "mittaphap-channel+jwt";
 /// How far in the future an `iat` may lie, in seconds.
 pub const MAX_IAT_SKEW: i64 = 300;
 
-/// SHA-256 (lowercase hex) and length in bytes of an age ciphertext.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Digest {
-    pub sha256: String,
-    pub len: u64,
-}
-
-impl Digest {
-    pub fn of(bytes: &[u8]) -> Self {
-        Self {
-            sha256: sha256_hex(bytes),
-            len: bytes.len() as u64,
-        }
-    }
-
-    pub fn is_well_formed(&self) -> bool {
-        is_sha256_hex(&self.sha256)
-    }
-}
-
-pub fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
+pub use crate::crypto::hash::Digest;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

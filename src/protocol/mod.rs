@@ -1,5 +1,6 @@
 //! Wire types of federation protocol v1 (docs/protocol.md is the normative text).
 
+pub mod checkpoint;
 pub mod descriptor;
 pub mod envelope;
 pub mod jws;

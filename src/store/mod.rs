@@ -3,6 +3,7 @@
 //! Small functions take a connection or transaction; the caller commits.
 
 pub mod audit;
+pub mod bench;
 pub mod cases;
 pub mod channels;
 pub mod inbox;
@@ -163,5 +164,5 @@ impl Store {
 
 /// Unix milliseconds of `t`, the form every timestamp column holds.
 pub fn millis(t: time::OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    crate::domain::millis(t)
 }

@@ -1,3 +1,6 @@
+//! A catalogue (the form field table), hence longer than the ~400 lines a file
+//! otherwise keeps to.
+//!
 //! The fields each form asks for, and turning a posted form into a message body.
 //! A field is named by its path in the body (`crossing.point`,
 //! `family_contacts.0.phone`), so a 422 naming a field lands beside that field.

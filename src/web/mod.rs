@@ -7,229 +7,27 @@
 //! token bound to the user and the account's token epoch; the sign-in form, before
 //! any session, uses a double-submit cookie.
 
+mod admin;
+mod case_forms;
 mod case_page;
 pub mod forms;
+mod frame;
 pub mod i18n;
 mod pages;
 mod render;
+mod sign_in;
+mod visitor;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::http::header::{ACCEPT_LANGUAGE, COOKIE, SET_COOKIE};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 
 use crate::desk::DeskState;
-use crate::desk::auth::{SignedInUser, authenticate};
-use i18n::{Lang, Words};
+pub use visitor::{Page, Visitor};
 
-pub const SESSION_COOKIE: &str = "mittaphap_session";
-pub const LANG_COOKIE: &str = "mittaphap_lang";
-pub const PRE_COOKIE: &str = "mittaphap_pre";
-/// A page session is renewed when its token is older than this (seconds).
-const RENEW_AFTER: i64 = 5 * 60;
-
+/// Every page route.
 pub fn router() -> Router<DeskState> {
     pages::router()
-}
-
-/// A cookie's value from the request.
-pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    cookie_in(&parts.headers, name)
-}
-
-pub fn cookie_in(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
-}
-
-/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, path `/`, `Secure` over TLS.
-pub fn set_cookie(name: &str, value: &str, secure: bool, clear: bool) -> Option<HeaderValue> {
-    let mut c = cookie::Cookie::build((name.to_owned(), value.to_owned()))
-        .http_only(true)
-        .same_site(cookie::SameSite::Strict)
-        .path("/")
-        .secure(secure);
-    if clear {
-        c = c.max_age(cookie::time::Duration::ZERO);
-    }
-    HeaderValue::from_str(&c.build().to_string()).ok()
-}
-
-/// The language of a request: `?lang=`, else the user's choice, else the cookie,
-/// else the browser's Accept-Language, else English.
-fn language(parts: &Parts, user: Option<&SignedInUser>) -> (Lang, Option<Lang>) {
-    let asked = parts
-        .uri
-        .query()
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .find_map(|kv| kv.strip_prefix("lang="))
-        .and_then(Lang::parse);
-    let chosen = user.and_then(|u| u.lang.as_deref()).and_then(Lang::parse);
-    let cookie = cookie(parts, LANG_COOKIE).and_then(|c| Lang::parse(&c));
-    let browser = parts
-        .headers
-        .get(ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Lang::from_accept_language);
-    let lang = asked.or(chosen).or(cookie).or(browser).unwrap_or(Lang::En);
-    (lang, asked)
-}
-
-/// Whoever asks for a page, signed in or not, and in which language.
-pub struct Visitor {
-    pub user: Option<SignedInUser>,
-    pub words: Words,
-    /// Set when `?lang=` asked to switch: the cookie (and the user's choice) follow.
-    pub switched: Option<Lang>,
-    /// A renewed session token to set, when the old one was getting on.
-    pub renewed: Option<String>,
-    pub secure: bool,
-}
-
-impl FromRequestParts<DeskState> for Visitor {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &DeskState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = cookie(parts, SESSION_COOKIE);
-        let user = match &token {
-            Some(t) => authenticate(state, t).await.ok(),
-            None => None,
-        };
-        let (lang, switched) = language(parts, user.as_ref());
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let renewed = user
-            .as_ref()
-            .filter(|u| now - u.token_issued > RENEW_AFTER)
-            .and_then(|u| state.tokens.issue(&u.username, u.role, u.epoch, now).ok())
-            .map(|(t, _)| t);
-        if let (Some(user), Some(lang)) = (&user, switched)
-            && let Ok(mut conn) = state.node.store.pool().acquire().await
-        {
-            let _ = crate::store::users::set_lang(&mut conn, &user.username, lang.code()).await;
-        }
-        Ok(Self {
-            user,
-            words: Words::new(lang),
-            switched,
-            renewed,
-            secure: state.secure_cookies,
-        })
-    }
-}
-
-/// A visitor who must be signed in: anyone else is sent to the sign-in page.
-pub struct Page {
-    pub user: SignedInUser,
-    pub visitor: Visitor,
-    pub csrf: String,
-}
-
-impl FromRequestParts<DeskState> for Page {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &DeskState) -> Result<Self, Response> {
-        let Ok(mut visitor) = Visitor::from_request_parts(parts, state).await;
-        let Some(user) = visitor.user.take() else {
-            let next = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .filter(|p| p.starts_with('/') && !p.starts_with("//"))
-                .unwrap_or("/");
-            let to = format!(
-                "/sign-in?next={}",
-                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-            );
-            return Err(Redirect::to(&to).into_response());
-        };
-        let csrf = csrf_token(state, &user.username, user.epoch);
-        Ok(Self {
-            user,
-            visitor,
-            csrf,
-        })
-    }
-}
-
-impl OptionalFromRequestParts<DeskState> for Page {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &DeskState,
-    ) -> Result<Option<Self>, Response> {
-        Ok(
-            <Page as FromRequestParts<DeskState>>::from_request_parts(parts, state)
-                .await
-                .ok(),
-        )
-    }
-}
-
-fn csrf_key(state: &DeskState) -> String {
-    format!("mittaphap csrf\n{}", state.node.session_key.pkcs8_pem())
-}
-
-/// The CSRF token of a user's forms: an HMAC of the user and their token epoch.
-pub fn csrf_token(state: &DeskState, username: &str, epoch: i64) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(csrf_key(state).as_bytes()) else {
-        return String::new();
-    };
-    mac.update(format!("{username}\n{epoch}").as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-impl Page {
-    /// Refuses a form whose CSRF token is missing or wrong (403, nothing done).
-    // The error is the page to answer with, made at most once per request.
-    #[allow(clippy::result_large_err)]
-    pub fn check_csrf(&self, state: &DeskState, posted: &str) -> Result<(), Response> {
-        let ok = hex::decode(posted).ok().is_some_and(|bytes| {
-            Hmac::<Sha256>::new_from_slice(csrf_key(state).as_bytes())
-                .map(|mut mac| {
-                    mac.update(format!("{}\n{}", self.user.username, self.user.epoch).as_bytes());
-                    mac.verify_slice(&bytes).is_ok()
-                })
-                .unwrap_or(false)
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(render::refused(
-                &self.visitor.words,
-                StatusCode::FORBIDDEN,
-                "error.csrf",
-            ))
-        }
-    }
-}
-
-/// Adds the cookies a visit calls for: a renewed session, a switched language.
-pub fn with_cookies(visitor: &Visitor, mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    if let Some(token) = &visitor.renewed
-        && let Some(v) = set_cookie(SESSION_COOKIE, token, visitor.secure, false)
-    {
-        headers.append(SET_COOKIE, v);
-    }
-    if let Some(lang) = visitor.switched
-        && let Some(v) = set_cookie(LANG_COOKIE, lang.code(), visitor.secure, false)
-    {
-        headers.append(SET_COOKIE, v);
-    }
-    response
+        .merge(sign_in::router())
+        .merge(admin::router())
+        .merge(case_page::router())
+        .merge(case_forms::router())
 }

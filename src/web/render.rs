@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::forms::{Field, Input};
 use super::i18n::Words;
-use crate::desk::auth::{Role, SignedInUser};
+use crate::desk::auth::SignedInUser;
+use crate::domain::policy::{Action, allows};
 
 /// What every page shows around its content.
 pub struct Chrome {
@@ -33,10 +34,10 @@ impl UserView {
         Self {
             name: u.username.clone(),
             role: u.role.as_str().to_owned(),
-            works_cases: matches!(u.role, Role::Officer | Role::Supervisor),
-            legal_aid: u.role == Role::LegalAid,
-            admin: u.role == Role::Admin,
-            auditor: u.role == Role::Auditor,
+            works_cases: allows(u.role, Action::Move),
+            legal_aid: allows(u.role, Action::ReadProsecution),
+            admin: allows(u.role, Action::ManageUsers),
+            auditor: allows(u.role, Action::ReadAudit),
         }
     }
 }

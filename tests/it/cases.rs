@@ -2,9 +2,9 @@
 //! both sides, both copies agreeing after each delivery, and nothing identifying in
 //! the clear on disk.
 
-use mittaphap::cases::{
-    CaseError, create_draft, make_move, open_sealed, record_consent, status_of,
-};
+use mittaphap::app::AppError as CaseError;
+use mittaphap::app::cases::{create_draft, open_sealed, record_consent, status_of};
+use mittaphap::app::moves::make_move;
 use mittaphap::node::Node;
 use mittaphap::store::{cases, outbox};
 use serde_json::{Value, json};
@@ -247,7 +247,7 @@ async fn full_return(backend: Backend) {
     for (node, made, received) in [(&th, 5, 8), (&la, 8, 5)] {
         let mut conn = node.store.pool().acquire().await.unwrap();
         let rows = mittaphap::store::audit::all(&mut conn).await.unwrap();
-        assert_eq!(mittaphap::audit::verify(&rows), Ok(rows.len()));
+        assert_eq!(mittaphap::app::audit::verify(&rows), Ok(rows.len()));
         let count = |action: &str| rows.iter().filter(|r| r.action == action).count();
         assert_eq!(
             (count("case.move"), count("case.receive")),
@@ -263,7 +263,7 @@ async fn full_return(backend: Backend) {
     let rows = mittaphap::store::audit::all(&mut conn).await.unwrap();
     drop(conn);
     assert_eq!(
-        mittaphap::audit::verify(&rows).map_err(|b| b.position),
+        mittaphap::app::audit::verify(&rows).map_err(|b| b.position),
         Err(3)
     );
     th_run.shutdown().await.unwrap();

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use mittaphap::app::outbox::{Message, Queued, peer_recipients, send};
 use mittaphap::crypto::seal::open_bytes;
-use mittaphap::federation::outbox::{Message, Queued, peer_recipients, send};
 use mittaphap::node::Node;
 use mittaphap::protocol::Descriptor;
 use mittaphap::protocol::envelope::{Digest, RECEIPT_TYP, ReceiptClaims, ReceiptStatus};

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use mittaphap::node::Node;
-use mittaphap::node::serve::{Listeners, Running, start};
+use mittaphap::serve::{Listeners, Running, start};
 
 /// Runs each test body on SQLite and, when it answers, on PostgreSQL.
 #[macro_export]

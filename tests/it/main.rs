@@ -6,6 +6,7 @@
 mod helpers;
 
 mod access;
+mod architecture;
 mod cases;
 mod cli;
 mod desk;

@@ -3,7 +3,7 @@
 //! with known counts; and a whole return at TRACE that leaves no sealed value in
 //! the logs, the error bodies or the clear columns.
 
-use mittaphap::audit::entry_hash;
+use mittaphap::app::audit::entry_hash;
 use mittaphap::store::audit::AuditRow;
 use serde_json::{Value, json};
 
@@ -37,7 +37,7 @@ async fn audit_verify_with_witnessed_checkpoints(backend: Backend) {
     let (la, la_run) = la_dir.start().await;
 
     // Traffic: a referral, acknowledged.
-    let case = mittaphap::cases::create_draft(
+    let case = mittaphap::app::cases::create_draft(
         &th,
         "somchai",
         "la-molsw",
@@ -48,7 +48,7 @@ async fn audit_verify_with_witnessed_checkpoints(backend: Backend) {
     .unwrap();
     consent(&th, case, "repatriation").await;
     let now = time::OffsetDateTime::now_utc();
-    mittaphap::cases::make_move(&th, "somchai", case, "referral", &json!({}), now)
+    mittaphap::app::moves::make_move(&th, "somchai", case, "referral", &json!({}), now)
         .await
         .unwrap();
     // The referral, then the checkpoint the upkeep task sends on its own.

@@ -10,12 +10,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::trace::TraceLayer;
 
-use super::{Node, NodeError, io_err};
 use crate::crypto::certs::{parse_cert_chain, parse_private_key};
 use crate::crypto::tls_provider;
 use crate::desk::{self, DeskState};
 use crate::federation::{self, FedState, PeerTrust};
 use crate::net::{ConnInfo, PlainTls, TlsListener};
+use crate::node::{Node, NodeError, io_err};
 
 /// Sockets bound before serving: `bind` uses the configured addresses; tests bind
 /// port 0 themselves and read the ports back.
@@ -103,7 +103,9 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
     let mut desk_state =
         DeskState::new(node.clone()).map_err(|e| NodeError::Invalid(e.to_string()))?;
     desk_state.secure_cookies = desk_tls.is_some();
-    let desk_app = desk::traced(desk::router(desk_state));
+    // The desk door serves the JSON API and the pages, both over the same core.
+    let pages = crate::web::router().with_state(desk_state.clone());
+    let desk_app = desk::traced(desk::router(desk_state).merge(pages));
     let desk_tcp = tokio_listener(listeners.desk)?;
     let desk_scheme = if let Some(config) = desk_tls {
         let listener = TlsListener::new(desk_tcp, Arc::new(PlainTls(config)))
@@ -150,18 +152,18 @@ fn spawn_upkeep(node: Arc<Node>, mut stop: watch::Receiver<bool>) -> JoinHandle<
         let every = node.config.audit.checkpoint_every_secs;
         let tick = UPKEEP_TICK.min(std::time::Duration::from_secs(every.max(1)));
         let gap_ms = i64::try_from(every.saturating_mul(1000)).unwrap_or(i64::MAX);
-        let due = crate::audit::checkpoint::Due::Every {
+        let due = crate::app::checkpoint::Due::Every {
             min_gap_ms: gap_ms,
             since_ms: crate::store::millis(time::OffsetDateTime::now_utc()),
         };
         let mut last_sweep: Option<tokio::time::Instant> = None;
         loop {
             let now = time::OffsetDateTime::now_utc();
-            if let Err(e) = crate::audit::checkpoint::send_due(&node, now, due).await {
+            if let Err(e) = crate::app::checkpoint::send_due(&node, now, due).await {
                 tracing::warn!(error = %e, "audit checkpoint not sent; will retry");
             }
             if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
-                match crate::retention::purge(&node, now, false).await {
+                match crate::app::retention::purge(&node, now, false).await {
                     Ok(_) => last_sweep = Some(tokio::time::Instant::now()),
                     Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),
                 }

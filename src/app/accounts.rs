@@ -1,9 +1,32 @@
 //! Desk accounts, managed from the command line (`user add|disable|enable`) and by
 //! admins on the desk: each change audited in its own transaction.
 
-use crate::audit::{self, Entry};
-use crate::desk::auth::{Role, hash_password};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+use super::audit::{self, Entry};
+use crate::domain::policy::{Role, acts_for_org};
 use crate::store::{Store, StoreError, millis, users};
+
+/// At least 12 characters (DESIGN: accounts).
+pub const MIN_PASSWORD: usize = 12;
+
+/// The argon2id hash of a password of at least `MIN_PASSWORD` characters.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(format!("a password has at least {MIN_PASSWORD} characters"));
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -75,7 +98,7 @@ pub async fn add(
             && o.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
     });
-    if (role == Role::LegalAid) != new.org.is_some() || (new.org.is_some() && !org_ok) {
+    if acts_for_org(role) != new.org.is_some() || (new.org.is_some() && !org_ok) {
         return Err(invalid(
             "org",
             "an organisation (2 to 64 letters, digits, '.', '_' or '-') is given for legal_aid users, and only for them",
@@ -144,4 +167,34 @@ pub async fn set_disabled(
     audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// An account as operators see it (never its password hash).
+pub use crate::store::users::UserRow;
+
+/// Every account.
+pub async fn list(store: &Store) -> Result<Vec<UserRow>, super::AppError> {
+    let mut conn = store.pool().acquire().await?;
+    Ok(users::list(&mut conn).await?)
+}
+
+/// Remembers the language a user chose for pages.
+pub async fn set_lang(store: &Store, username: &str, lang: &str) -> Result<(), super::AppError> {
+    let mut conn = store.pool().acquire().await?;
+    users::set_lang(&mut conn, username, lang).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords() {
+        assert!(hash_password("short").is_err());
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse battery!", &hash));
+    }
 }

@@ -4,30 +4,14 @@
 //! Sending or holding a checkpoint writes no audit entry of its own (that would
 //! move the head it reports, and two nodes would checkpoint each other for ever).
 
-use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
+use super::outbox::{Message, SendError, send};
 use crate::crypto::seal::open_bytes;
-use crate::federation::outbox::{Message, SendError, send};
 use crate::node::Node;
+use crate::protocol::checkpoint::{CheckpointBody, KIND, SCHEMA, Witnessed};
 use crate::store::audit::{self, CheckpointRow};
 use crate::store::{StoreError, millis, peers};
-
-pub const KIND: &str = "audit_checkpoint";
-pub const SCHEMA: &str = "audit_checkpoint/1";
-
-/// The sealed body of an `audit_checkpoint` envelope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckpointBody {
-    pub schema: String,
-    /// The chain's length: the position of its last entry.
-    pub position: i64,
-    /// That entry's hash (lowercase hex SHA-256).
-    pub hash: String,
-    /// When the chain had this head (Unix milliseconds, the sender's clock).
-    pub at: i64,
-}
 
 /// When checkpoints are due: at least `min_gap_ms` apart for one peer, counted
 /// for the first one from `since_ms` (when the node started serving).
@@ -123,9 +107,7 @@ pub async fn hold(
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .filter(|b: &CheckpointBody| {
-            b.schema == SCHEMA
-                && b.position >= 0
-                && crate::protocol::envelope::is_sha256_hex(&b.hash)
+            b.schema == SCHEMA && b.position >= 0 && crate::domain::is_sha256_hex(&b.hash)
         });
     let Some(body) = body else {
         tracing::warn!(%peer, "an audit checkpoint arrived with a body that does not open or parse; flagged");
@@ -143,22 +125,13 @@ pub async fn hold(
     Ok("stored")
 }
 
-/// One checkpoint as a peer serves it back (`GET /fed/v1/audit/checkpoints`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Witnessed {
-    pub position: i64,
-    pub hash: String,
-    pub at: i64,
-    pub jti: String,
-}
-
 /// Checks our chain against what a peer witnessed; `Err` at the first checkpoint
 /// our chain no longer matches.
 pub fn check_against(
     rows: &[crate::store::audit::AuditRow],
     peer: &str,
     witnessed: &[Witnessed],
-) -> Result<usize, super::Broken> {
+) -> Result<usize, super::audit::Broken> {
     for w in witnessed {
         let ours = usize::try_from(w.position - 1)
             .ok()
@@ -167,7 +140,7 @@ pub fn check_against(
             _ if w.position == 0 => {}
             Some(row) if row.position == w.position && row.hash == w.hash => {}
             Some(_) => {
-                return Err(super::Broken {
+                return Err(super::audit::Broken {
                     position: w.position,
                     reason: format!(
                         "differs from the checkpoint {peer} witnessed (history rewritten from here or before)"
@@ -175,7 +148,7 @@ pub fn check_against(
                 });
             }
             None => {
-                return Err(super::Broken {
+                return Err(super::audit::Broken {
                     position: w.position,
                     reason: format!(
                         "missing: {peer} witnessed a chain of {} entries, ours has {} (deleted)",
@@ -187,13 +160,4 @@ pub fn check_against(
         }
     }
     Ok(witnessed.len())
-}
-
-/// Fetches from `peer_id` the checkpoints of our chain it holds.
-pub async fn fetch(node: &Node, peer_id: &str) -> Result<Vec<Witnessed>, String> {
-    let (client, _) = crate::federation::client::for_registered_peer(node, peer_id).await?;
-    client
-        .audit_checkpoints()
-        .await
-        .map_err(|e| format!("cannot fetch the checkpoints {peer_id} holds: {e}"))
 }

@@ -9,8 +9,6 @@ use crate::crypto::hash::sha256_hex;
 use crate::store::audit::{self, AuditRow};
 use crate::store::{StoreError, millis};
 
-pub mod checkpoint;
-
 /// What happened, without personal data: ids, kinds, outcomes.
 pub struct Entry<'a> {
     pub actor: &'a str,

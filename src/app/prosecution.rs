@@ -5,16 +5,15 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::audit::{self, Entry};
-use crate::cases::{CaseError, open_sealed};
-use crate::domain::messages::{Body, ProsecutionUpdate, parse};
-use crate::domain::prosecution::{Track, summarise};
-use crate::domain::sop::Kind;
+use super::AppError;
+use super::audit::{self, Entry};
+use super::case_view::track_of;
+use crate::domain::prosecution::Track;
 use crate::node::Node;
 use crate::store::{cases, millis, prosecution};
 
 /// An organisation name as accounts carry it: 2 to 64 letters, digits, `.`, `_`, `-`.
-pub fn check_org(org: &str) -> Result<(), CaseError> {
+pub fn check_org(org: &str) -> Result<(), AppError> {
     let ok = (2..=64).contains(&org.len())
         && org
             .bytes()
@@ -22,7 +21,7 @@ pub fn check_org(org: &str) -> Result<(), CaseError> {
     if ok {
         Ok(())
     } else {
-        Err(CaseError::Invalid(crate::domain::messages::BodyError {
+        Err(AppError::Invalid(crate::domain::messages::BodyError {
             field: "org".into(),
             message: "an organisation: 2 to 64 letters, digits, '.', '_' or '-'".into(),
         }))
@@ -36,16 +35,16 @@ pub async fn grant(
     case_id: uuid::Uuid,
     org: &str,
     now: time::OffsetDateTime,
-) -> Result<(), CaseError> {
+) -> Result<(), AppError> {
     check_org(org)?;
     let case_id = case_id.to_string();
     let mut tx = node.store.begin().await?;
     let row = cases::get_for_update(&mut tx, &case_id)
         .await?
-        .ok_or(CaseError::NotFound)?;
+        .ok_or(AppError::NotFound)?;
     let consented = cases::consents(&mut tx, &row.case_id).await?;
     if !consented.iter().any(|p| p == "legal_aid_sharing") {
-        return Err(CaseError::Conflict(
+        return Err(AppError::Conflict(
             "the person has not consented to legal_aid_sharing: no organisation may be granted access"
                 .into(),
         ));
@@ -70,11 +69,11 @@ pub async fn revoke(
     case_id: uuid::Uuid,
     org: &str,
     now: time::OffsetDateTime,
-) -> Result<(), CaseError> {
+) -> Result<(), AppError> {
     let case_id = case_id.to_string();
     let mut tx = node.store.begin().await?;
     if !prosecution::revoke(&mut tx, &case_id, org, actor, millis(now)).await? {
-        return Err(CaseError::NotFound);
+        return Err(AppError::NotFound);
     }
     let detail = format!("org={org}");
     let entry = Entry {
@@ -106,20 +105,6 @@ pub fn case_ref(node: &Node, org: &str, case_id: &str) -> String {
     format!("PR-{}-{}-{}", &digest[..4], &digest[4..8], &digest[8..12])
 }
 
-/// The prosecution updates applied to a case, in order, opened from its timeline
-/// (a read of sealed content: the caller audits it).
-pub fn updates_of(node: &Node, events: &[cases::EventRow]) -> Vec<ProsecutionUpdate> {
-    events
-        .iter()
-        .filter(|e| e.kind == Kind::ProsecutionUpdate.as_str() && e.outcome == "applied")
-        .filter_map(|e| open_sealed(node, &e.body))
-        .filter_map(|b| match parse(Kind::ProsecutionUpdate, &b) {
-            Ok(Body::ProsecutionUpdate(u)) => Some(u),
-            _ => None,
-        })
-        .collect()
-}
-
 /// One granted case as its legal-aid organisation sees it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BoardEntry {
@@ -132,7 +117,7 @@ pub struct BoardEntry {
 
 /// The cases granted to `org`, each with its track. Opening the updates is a read
 /// of sealed content: one audit entry per case, by `actor`.
-pub async fn board(node: &Node, actor: &str, org: &str) -> Result<Vec<BoardEntry>, CaseError> {
+pub async fn board(node: &Node, actor: &str, org: &str) -> Result<Vec<BoardEntry>, AppError> {
     let now = time::OffsetDateTime::now_utc();
     let mut conn = node.store.pool().acquire().await?;
     let granted = prosecution::granted_to(&mut conn, org).await?;
@@ -141,11 +126,11 @@ pub async fn board(node: &Node, actor: &str, org: &str) -> Result<Vec<BoardEntry
         let Some(row) = cases::get(&mut conn, &case_id).await? else {
             continue;
         };
-        let updates = updates_of(node, &cases::events(&mut conn, &case_id).await?);
+        let events = cases::events(&mut conn, &case_id).await?;
         let entry = BoardEntry {
             reference: case_ref(node, org, &case_id),
             state: row.state.clone(),
-            track: summarise(&updates, row.testimony_pending != 0),
+            track: track_of(node, &events, row.testimony_pending != 0).track,
         };
         out.push((case_id, entry));
     }
@@ -164,4 +149,17 @@ pub async fn board(node: &Node, actor: &str, org: &str) -> Result<Vec<BoardEntry
     }
     tx.commit().await?;
     Ok(out.into_iter().map(|(_, e)| e).collect())
+}
+
+/// Who was granted a case's prosecution track, and who revoked it.
+pub async fn grants(
+    node: &Node,
+    case_id: uuid::Uuid,
+) -> Result<Vec<super::case_view::GrantRow>, AppError> {
+    let id = case_id.to_string();
+    let mut conn = node.store.pool().acquire().await?;
+    cases::get(&mut conn, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(prosecution::grants(&mut conn, &id).await?)
 }

@@ -2,7 +2,7 @@
 //! case that ended longer ago than `retention.purge_sealed_after_days` are
 //! destroyed, one audit entry per case; the clear columns stay for statistics.
 
-use crate::audit::{self, Entry};
+use crate::app::audit::{self, Entry};
 use crate::node::Node;
 use crate::store::{StoreError, cases, millis};
 

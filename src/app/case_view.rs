@@ -1,0 +1,342 @@
+//! The one reader of a case, for the API and the pages alike: its clear columns
+//! and whose turn it is (`Summary`), the timeline of both sides with delivery
+//! state, and, opened under one audit entry, the file, the attachment names and
+//! the prosecution track (`CaseView`).
+
+use serde_json::Value;
+
+use super::AppError;
+use super::audit::{self, Entry};
+use super::cases::{open_sealed, parse_side, peer_of, status_of};
+use crate::domain::messages::{Body, ProsecutionUpdate, parse};
+use crate::domain::prosecution::{Track, summarise};
+use crate::domain::sop::{Kind, Side, Status};
+use crate::node::Node;
+use crate::store::cases::{self, CaseRow, EventRow};
+use crate::store::{outbox, prosecution};
+
+pub use crate::store::prosecution::GrantRow;
+
+/// A case as lists show it: clear columns only, and whose turn it is.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub id: String,
+    pub host_node: String,
+    pub home_node: String,
+    /// `host` or `home`.
+    pub our_side: String,
+    pub state: String,
+    pub turn: Option<String>,
+    /// The other party of the case.
+    pub peer: String,
+    pub status: Status,
+    pub our_turn: bool,
+    /// A testimony request waits for the home side's arrangement.
+    pub testimony_pending: bool,
+    /// In our inbox: our turn on the return, or a testimony request for us to answer.
+    pub awaiting_us: bool,
+    pub gender: Option<String>,
+    pub age_at_identification: Option<i64>,
+    pub exploitation_types: Option<String>,
+    pub province_of_origin: Option<String>,
+    pub crossing_point: Option<String>,
+    pub prosecution_milestone: Option<String>,
+    pub updated_at: i64,
+    /// When retention destroyed the sealed content (the clear columns remain).
+    pub purged_at: Option<i64>,
+}
+
+impl Summary {
+    fn of(row: CaseRow) -> Self {
+        let status = status_of(&row);
+        let ours = parse_side(&row.our_side);
+        let testimony_pending = row.testimony_pending != 0;
+        Self {
+            peer: peer_of(&row).to_owned(),
+            our_turn: status.turn == Some(ours),
+            awaiting_us: status.awaits(ours, testimony_pending),
+            status,
+            testimony_pending,
+            id: row.case_id,
+            host_node: row.host_node,
+            home_node: row.home_node,
+            our_side: row.our_side,
+            state: row.state,
+            turn: row.turn,
+            gender: row.gender,
+            age_at_identification: row.age_at_identification,
+            exploitation_types: row.exploitation_types,
+            province_of_origin: row.province_of_origin,
+            crossing_point: row.crossing_point,
+            prosecution_milestone: row.prosecution_milestone,
+            updated_at: row.updated_at,
+            purged_at: row.purged_at,
+        }
+    }
+
+    pub fn our_side(&self) -> Side {
+        parse_side(&self.our_side)
+    }
+
+    pub fn is_draft(&self) -> bool {
+        self.status.state == crate::domain::sop::State::Draft
+    }
+}
+
+/// Which cases a list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    /// Every case.
+    All,
+    /// The inbox: the cases awaiting us.
+    Inbox,
+    /// Waiting for the peer: a turn is due, and it is not ours.
+    Waiting,
+}
+
+/// The cases in `state` (any when `None`), updated at or after `since` (Unix ms).
+pub async fn list(
+    node: &Node,
+    state: Option<&str>,
+    since: Option<i64>,
+    which: Which,
+) -> Result<Vec<Summary>, AppError> {
+    let mut conn = node.store.pool().acquire().await?;
+    let rows = cases::list(&mut conn).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| state.is_none_or(|s| s == r.state))
+        .filter(|r| since.is_none_or(|t| r.updated_at >= t))
+        .map(Summary::of)
+        .filter(|c| match which {
+            Which::Inbox => c.awaiting_us,
+            Which::Waiting => c.turn.is_some() && !c.awaiting_us,
+            Which::All => true,
+        })
+        .collect())
+}
+
+/// Where an envelope of a move stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Ours, and the peer's receipt is stored (when, Unix ms).
+    Delivered { receipt_at: Option<i64> },
+    /// Ours, not yet receipted: the outbox state and the attempts so far.
+    Pending { state: String, attempts: i64 },
+    /// The peer's, received.
+    Received,
+    /// Never left this node (a withdrawn draft).
+    Local,
+}
+
+/// One move on the timeline, as both sides made them.
+#[derive(Debug, Clone)]
+pub struct TimelineEntry {
+    pub position: i64,
+    /// `host` or `home`.
+    pub made_by: String,
+    pub ours: bool,
+    pub kind: String,
+    /// `applied`, `superseded` or `conflict`.
+    pub outcome: String,
+    pub state_after: String,
+    /// Unix ms.
+    pub at: i64,
+    pub delivery: Delivery,
+}
+
+/// A case's clear columns and its timeline with delivery state: no sealed content
+/// is opened, so no audit entry is written.
+pub async fn timeline(
+    node: &Node,
+    id: uuid::Uuid,
+) -> Result<(Summary, Vec<TimelineEntry>), AppError> {
+    let (row, events) = load(node, id).await?;
+    let summary = Summary::of(row);
+    let entries = delivered(node, &summary, &events).await?;
+    Ok((summary, entries))
+}
+
+async fn load(node: &Node, id: uuid::Uuid) -> Result<(CaseRow, Vec<EventRow>), AppError> {
+    let mut conn = node.store.pool().acquire().await?;
+    let row = cases::get(&mut conn, &id.to_string())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let events = cases::events(&mut conn, &row.case_id).await?;
+    Ok((row, events))
+}
+
+async fn delivered(
+    node: &Node,
+    summary: &Summary,
+    events: &[EventRow],
+) -> Result<Vec<TimelineEntry>, AppError> {
+    let mut conn = node.store.pool().acquire().await?;
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        let ours = e.made_by == summary.our_side;
+        let delivery = match (&e.jti, ours) {
+            (Some(jti), true) => match outbox::by_jti(&mut conn, &summary.peer, jti).await? {
+                Some(s) if s.state == "delivered" => Delivery::Delivered {
+                    receipt_at: s.delivered_at,
+                },
+                Some(s) => Delivery::Pending {
+                    state: s.state,
+                    attempts: s.attempts,
+                },
+                None => Delivery::Local,
+            },
+            (Some(_), false) => Delivery::Received,
+            (None, _) => Delivery::Local,
+        };
+        out.push(TimelineEntry {
+            position: e.position,
+            made_by: e.made_by.clone(),
+            ours,
+            kind: e.kind.clone(),
+            outcome: e.outcome.clone(),
+            state_after: e.state_after.clone(),
+            at: e.at,
+            delivery,
+        });
+    }
+    Ok(out)
+}
+
+/// An attachment, its name opened.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub id: String,
+    pub len: i64,
+    pub file_name: Option<String>,
+    pub media_type: Option<String>,
+    pub created_at: i64,
+}
+
+/// A move of the prosecution track, opened.
+#[derive(Debug, Clone)]
+pub struct TrackEntry {
+    pub kind: String,
+    pub made_by: String,
+    pub at: i64,
+    pub body: Value,
+}
+
+/// The prosecution track as officers see it.
+#[derive(Debug, Clone)]
+pub struct Prosecution {
+    /// The updates applied, in order.
+    pub updates: Vec<ProsecutionUpdate>,
+    /// What they add up to (`domain::prosecution::summarise`).
+    pub track: Track,
+    /// Every update and testimony arrangement applied, opened.
+    pub entries: Vec<TrackEntry>,
+}
+
+/// A case opened for a case worker.
+#[derive(Debug, Clone)]
+pub struct CaseView {
+    pub summary: Summary,
+    /// The case file; `None` when retention destroyed it or it does not open.
+    pub file: Option<Value>,
+    /// The purposes the person consented to.
+    pub consents: Vec<String>,
+    pub attachments: Vec<Attachment>,
+    pub timeline: Vec<TimelineEntry>,
+    pub prosecution: Prosecution,
+    pub grants: Vec<GrantRow>,
+}
+
+/// Opens a case for `actor`: one audit entry (`case.read`, with `detail`) for
+/// everything sealed it opens.
+pub async fn open(
+    node: &Node,
+    actor: &str,
+    id: uuid::Uuid,
+    detail: &str,
+) -> Result<CaseView, AppError> {
+    let (row, events) = load(node, id).await?;
+    let sealed = row.sealed.clone();
+    let summary = Summary::of(row);
+    let timeline = delivered(node, &summary, &events).await?;
+    let mut conn = node.store.pool().acquire().await?;
+    let consents = cases::consents(&mut conn, &summary.id).await?;
+    let attachment_rows = cases::attachments(&mut conn, &summary.id).await?;
+    let grants = prosecution::grants(&mut conn, &summary.id).await?;
+    drop(conn);
+    let file = if summary.purged_at.is_none() {
+        open_sealed(node, &sealed)
+    } else {
+        None
+    };
+    let attachments = attachment_rows
+        .into_iter()
+        .map(|a| {
+            let meta = open_sealed(node, &a.meta).unwrap_or(Value::Null);
+            Attachment {
+                id: a.attachment_id,
+                len: a.len,
+                file_name: meta["file_name"].as_str().map(str::to_owned),
+                media_type: meta["media_type"].as_str().map(str::to_owned),
+                created_at: a.created_at,
+            }
+        })
+        .collect();
+    let prosecution = track_of(node, &events, summary.testimony_pending);
+    let mut tx = node.store.begin().await?;
+    let entry = Entry {
+        actor,
+        action: "case.read",
+        case_id: Some(&summary.id),
+        detail,
+    };
+    audit::record(&mut tx, entry, time::OffsetDateTime::now_utc()).await?;
+    tx.commit().await?;
+    Ok(CaseView {
+        summary,
+        file,
+        consents,
+        attachments,
+        timeline,
+        prosecution,
+        grants,
+    })
+}
+
+/// The prosecution track of a case's timeline, opened (a read of sealed content:
+/// the caller audits it).
+pub fn track_of(node: &Node, events: &[EventRow], testimony_pending: bool) -> Prosecution {
+    let mut updates = Vec::new();
+    let mut entries = Vec::new();
+    for e in events {
+        let kind = Kind::parse(&e.kind);
+        if e.outcome != "applied"
+            || !matches!(
+                kind,
+                Some(Kind::ProsecutionUpdate | Kind::TestimonyArrangement)
+            )
+        {
+            continue;
+        }
+        let Some(body) = open_sealed(node, &e.body) else {
+            continue;
+        };
+        if kind == Some(Kind::ProsecutionUpdate)
+            && let Ok(Body::ProsecutionUpdate(u)) = parse(Kind::ProsecutionUpdate, &body)
+        {
+            updates.push(u);
+        }
+        entries.push(TrackEntry {
+            kind: e.kind.clone(),
+            made_by: e.made_by.clone(),
+            at: e.at,
+            body,
+        });
+    }
+    let track = summarise(&updates, testimony_pending);
+    Prosecution {
+        updates,
+        track,
+        entries,
+    }
+}

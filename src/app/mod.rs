@@ -1,0 +1,39 @@
+//! The application core: the one place that does what a user or a peer asks. Both
+//! doors call it (the desk's JSON handlers and the pages alike; the federation door
+//! for what a peer's envelope carries); it alone works over `store`, `blobs`,
+//! `crypto` and `domain`, and it imports no door.
+//!
+//! | file | what |
+//! |---|---|
+//! | `cases` | sealing to ourselves, clear columns, the timeline entry of a move; drafts and consents |
+//! | `moves` | our moves: decide, seal, queue, record, audit in one transaction |
+//! | `incoming` | the peer's moves, inside the transaction that accepts their envelope |
+//! | `attachments` | files sealed as they stream in, resealed for the peer, opened as they stream out |
+//! | `case_view` | the one audited reader of a case: file, timeline with delivery, track, attachments, turn |
+//! | `prosecution` | legal-aid grants and the board |
+//! | `accounts` | accounts and password hashing |
+//! | `session` | sign-in with lock-out, sign-out, password change, who a token speaks for |
+//! | `peers` | registering and listing peers |
+//! | `outbox` | queueing an envelope in the caller's transaction |
+//! | `audit`, `checkpoint` | the hash-chained audit log and its peer-witnessed checkpoints |
+//! | `oversight` | what operators and auditors read: outbox health, audit log, readiness |
+//! | `retention`, `stats` | crypto-shredding of ended cases; suppressed statistics |
+
+pub mod accounts;
+pub mod attachments;
+pub mod audit;
+pub mod case_view;
+pub mod cases;
+pub mod checkpoint;
+pub mod error;
+pub mod incoming;
+pub mod moves;
+pub mod outbox;
+pub mod oversight;
+pub mod peers;
+pub mod prosecution;
+pub mod retention;
+pub mod session;
+pub mod stats;
+
+pub use error::AppError;

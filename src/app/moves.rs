@@ -1,0 +1,139 @@
+//! Our moves on a case: decided with `domain::sop`, sealed, queued for the peer,
+//! recorded on the timeline and audited, in one transaction.
+
+use sqlx::AnyConnection;
+
+use super::AppError;
+use super::attachments::attachments_for;
+use super::audit::{self, Entry};
+use super::cases::{open_sealed, parse_side, peer_of, record, status_of};
+use super::outbox::{Message, send};
+use crate::domain::consent::{Purpose, referral_to_send};
+use crate::domain::messages::{self, Body, Milestone};
+use crate::domain::prosecution::check_next;
+use crate::domain::sop::{self, Kind, State, Status};
+use crate::node::Node;
+use crate::store::cases::{self, CaseRow};
+use crate::store::prosecution;
+
+/// What a move did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Moved {
+    pub status: Status,
+    /// The envelope that carries it to the peer (none for a withdrawn draft).
+    pub jti: Option<String>,
+}
+
+/// Makes our move `kind` on a case. A referral sends the draft's own content; any
+/// other move sends `body`, which must be that kind's schema.
+pub async fn make_move(
+    node: &Node,
+    actor: &str,
+    case_id: uuid::Uuid,
+    kind: &str,
+    body: &serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<Moved, AppError> {
+    let kind = Kind::parse(kind).ok_or_else(|| AppError::UnknownKind(kind.to_owned()))?;
+    let mut tx = node.store.begin().await?;
+    let mut row = cases::get_for_update(&mut tx, &case_id.to_string())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let draft;
+    let body = if kind == Kind::Referral {
+        // What is sent is the draft, as far as the person consented.
+        let consented: Vec<Purpose> = cases::consents(&mut tx, &row.case_id)
+            .await?
+            .iter()
+            .filter_map(|p| serde_json::from_value(serde_json::Value::String(p.clone())).ok())
+            .collect();
+        let file = open_sealed(node, &row.sealed).ok_or(AppError::Seal)?;
+        draft = referral_to_send(&file, &consented).ok_or_else(|| {
+            AppError::Conflict(
+                "the referral cannot be sent without the person's consent to repatriation".into(),
+            )
+        })?;
+        &draft
+    } else {
+        body
+    };
+    let our_side = parse_side(&row.our_side);
+    let peer = peer_of(&row).to_owned();
+    // A referral carries the case's attachments, sealed again to the peer.
+    let with_files;
+    let mut blobs = Vec::new();
+    let body = if kind == Kind::Referral {
+        let (listed, digests) = attachments_for(node, &mut tx, &row.case_id, &peer).await?;
+        let mut b = body.clone();
+        b["attachments"] = serde_json::Value::Array(listed);
+        blobs = digests;
+        with_files = b;
+        &with_files
+    } else {
+        body
+    };
+    let parsed = messages::parse(kind, body)?;
+    let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
+    check_track(&mut tx, &row, &parsed).await?;
+    // A draft never left this node: withdrawing it tells nobody.
+    let jti = if row.state == State::Draft.as_str() && kind == Kind::Withdrawal {
+        None
+    } else {
+        let message = Message {
+            kind: kind.as_str(),
+            case: Some(case_id),
+            body,
+            blobs: &blobs,
+        };
+        Some(send(&mut tx, node, &peer, message, now).await?.jti)
+    };
+    record(
+        &mut tx,
+        node,
+        &mut row,
+        our_side,
+        kind,
+        &parsed,
+        next,
+        "applied",
+        jti.clone(),
+        body,
+        now,
+    )
+    .await?;
+    let detail = format!("kind={} state={}", kind.as_str(), next.state.as_str());
+    let case_text = case_id.to_string();
+    let entry = Entry {
+        actor,
+        action: "case.move",
+        case_id: Some(&case_text),
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
+    tx.commit().await?;
+    node.outbox_ready.notify_one();
+    Ok(Moved { status: next, jti })
+}
+
+/// The prosecution track's own rules: milestones in order; an arrangement only
+/// for a testimony requested.
+async fn check_track(
+    conn: &mut AnyConnection,
+    row: &CaseRow,
+    parsed: &Body,
+) -> Result<(), AppError> {
+    match parsed {
+        Body::ProsecutionUpdate(u) => {
+            let history: Vec<Milestone> = prosecution::milestones(conn, &row.case_id)
+                .await?
+                .into_iter()
+                .filter_map(|m| serde_json::from_value(serde_json::Value::String(m)).ok())
+                .collect();
+            check_next(&history, u.milestone).map_err(|e| AppError::Conflict(e.0))
+        }
+        Body::TestimonyArrangement(_) if row.testimony_pending == 0 => Err(AppError::Conflict(
+            "no testimony has been requested: there is nothing to arrange".into(),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,154 @@
+//! Queueing: `send` writes a signed, sealed envelope to the outbox inside the
+//! caller's transaction, so the envelope exists exactly when the change that causes
+//! it does. Delivering it is the federation door's courier (`federation::outbox`).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sqlx::AnyConnection;
+
+use crate::crypto::keys::parse_age_recipient;
+use crate::crypto::seal::seal_bytes;
+use crate::node::Node;
+use crate::protocol::Descriptor;
+use crate::protocol::envelope::{Digest, EnvelopeClaims, Head, KINDS, envelope_sha256};
+use crate::store::channels::{self, Direction};
+use crate::store::{StoreError, millis, outbox, peers};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A message to send: its kind (DESIGN §2), the case it concerns, its body (a JSON
+/// object with a `schema` member), and attachments already sealed to the peer and
+/// stored in the blob store.
+pub struct Message<'a> {
+    pub kind: &'a str,
+    pub case: Option<uuid::Uuid>,
+    pub body: &'a serde_json::Value,
+    pub blobs: &'a [Digest],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queued {
+    pub jti: String,
+    pub seq: u64,
+    pub envelope_sha256: String,
+}
+
+/// The peer's age recipients, from its registered descriptor.
+pub fn peer_recipients(descriptor: &Descriptor) -> Result<Vec<age::x25519::Recipient>, SendError> {
+    descriptor
+        .age_recipients
+        .iter()
+        .map(|r| parse_age_recipient(r).map_err(|e| SendError::Invalid(e.to_string())))
+        .collect()
+}
+
+/// Queues `msg` for `peer_id` on `conn`, which should be the transaction of the
+/// change that causes it: the envelope exists exactly when the change does. Wake
+/// the courier with `node.outbox_ready.notify_one()` after the commit.
+pub async fn send(
+    conn: &mut AnyConnection,
+    node: &Node,
+    peer_id: &str,
+    msg: Message<'_>,
+    now: time::OffsetDateTime,
+) -> Result<Queued, SendError> {
+    if !KINDS.contains(&msg.kind) {
+        return Err(SendError::Invalid(format!(
+            "unknown message kind {:?}",
+            msg.kind
+        )));
+    }
+    if !msg
+        .body
+        .get("schema")
+        .is_some_and(serde_json::Value::is_string)
+    {
+        return Err(SendError::Invalid(
+            "a message body is a JSON object with a string `schema`".into(),
+        ));
+    }
+    let row = peers::get(conn, peer_id)
+        .await?
+        .ok_or_else(|| SendError::Invalid(format!("{peer_id} is not a registered peer")))?;
+    let descriptor: Descriptor = serde_json::from_str(&row.descriptor)
+        .map_err(|e| SendError::Invalid(format!("stored descriptor: {e}")))?;
+    for blob in msg.blobs {
+        match node.blobs.len(&blob.sha256).await {
+            Ok(Some(len)) if len == blob.len => {}
+            _ => {
+                return Err(SendError::Invalid(format!(
+                    "attachment {} is not in the blob store",
+                    blob.sha256
+                )));
+            }
+        }
+    }
+    let plaintext = serde_json::to_vec(msg.body).map_err(|e| SendError::Invalid(e.to_string()))?;
+    let sealed = seal_bytes(&peer_recipients(&descriptor)?, &plaintext)
+        .map_err(|e| SendError::Invalid(e.to_string()))?;
+
+    let head = channels::lock_head(conn, peer_id, Direction::Out).await?;
+    let claims = EnvelopeClaims {
+        iss: node.config.node_id.to_string(),
+        aud: peer_id.to_owned(),
+        jti: uuid::Uuid::now_v7().to_string(),
+        iat: now.unix_timestamp(),
+        kind: msg.kind.to_owned(),
+        case: msg.case.map(|c| c.to_string()),
+        seq: head.seq + 1,
+        prev: head.sha256.clone(),
+        body: Digest::of(&sealed),
+        blobs: msg.blobs.to_vec(),
+    };
+    let token = claims
+        .sign(&node.signing)
+        .map_err(|e| SendError::Invalid(e.to_string()))?;
+    let hash = envelope_sha256(&token);
+    let blobs =
+        serde_json::to_string(&claims.blobs).map_err(|e| SendError::Invalid(e.to_string()))?;
+    outbox::insert(
+        conn,
+        &outbox::OutRow {
+            peer_id: peer_id.to_owned(),
+            seq: claims.seq as i64,
+            jti: claims.jti.clone(),
+            kind: claims.kind.clone(),
+            case_id: claims.case.clone(),
+            jws: token,
+            envelope_sha256: hash.clone(),
+            body: STANDARD.encode(&sealed),
+            blobs,
+            state: "queued".into(),
+            created_at: millis(now),
+            attempts: 0,
+            next_attempt_at: millis(now),
+            last_error: None,
+            receipt: None,
+            receipt_status: None,
+            delivered_at: None,
+        },
+    )
+    .await?;
+    channels::advance(
+        conn,
+        peer_id,
+        Direction::Out,
+        &head,
+        &Head {
+            seq: claims.seq,
+            sha256: hash.clone(),
+        },
+    )
+    .await?;
+    Ok(Queued {
+        jti: claims.jti,
+        seq: claims.seq,
+        envelope_sha256: hash,
+    })
+}

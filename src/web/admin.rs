@@ -1,0 +1,253 @@
+//! The operator's and the auditor's pages: accounts, peers with fingerprints,
+//! outbox health; the audit log.
+
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use super::forms::{first, posted};
+use super::frame::{allowed, chrome, show, unavailable};
+use super::render::*;
+use super::visitor::{Page, with_cookies};
+use crate::app::oversight::{self, AuditFilter};
+use crate::app::peers;
+use crate::desk::DeskState;
+use crate::desk::auth::{Action, Role};
+
+pub fn router() -> Router<DeskState> {
+    Router::new()
+        .route("/admin", get(admin))
+        .route("/admin/users", post(add_user))
+        .route("/admin/users/{username}/{switch}", post(switch_user))
+        .route("/audit", get(audit))
+}
+
+#[derive(Deserialize)]
+struct NoticeQuery {
+    notice: Option<String>,
+}
+
+async fn admin_page(
+    state: &DeskState,
+    page: &Page,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    let w = page.visitor.words;
+    let loaded = async {
+        let users = crate::app::accounts::list(&state.node.store).await?;
+        let peers = peers::list(&state.node).await?;
+        let out = oversight::outbox_health(&state.node).await?;
+        Ok::<_, crate::app::AppError>((users, peers, out))
+    }
+    .await;
+    let (users, peers, outbox) = match loaded {
+        Ok(l) => l,
+        Err(e) => return unavailable(&w, e),
+    };
+    let now = oversight::now_ms();
+    let t = AdminPage {
+        c: chrome(page, "/admin", "admin.title"),
+        users: users
+            .into_iter()
+            .map(|u| UserRowView {
+                name: u.username,
+                role: u.role,
+                org: u.org.unwrap_or_default(),
+                disabled: u.disabled != 0,
+            })
+            .collect(),
+        peers: peers
+            .into_iter()
+            .map(|p| PeerView {
+                fingerprint: crate::crypto::hash::group_hex(&p.fingerprint),
+                id: p.node_id,
+                name: p.name,
+                url: p.federation_url,
+            })
+            .collect(),
+        outbox: outbox
+            .into_iter()
+            .map(|(s, error)| OutboxView {
+                peer: s.peer_id,
+                queued: s.queued,
+                oldest: s
+                    .oldest_queued_at
+                    .map(|t| format!("{} s", (now - t).max(0) / 1000))
+                    .unwrap_or_else(|| "—".into()),
+                rejected: s.rejected,
+                delivered: s.delivered,
+                attempts: s.max_attempts.unwrap_or(0),
+                error: error.unwrap_or_default(),
+            })
+            .collect(),
+        roles: Role::ALL
+            .iter()
+            .map(|r| OptView {
+                value: r.as_str().to_owned(),
+                label: w.opt("role", r.as_str()),
+                selected: false,
+            })
+            .collect(),
+        notice,
+        error: error.clone(),
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    show(page, status, &t)
+}
+
+/// GET /admin: users, peers with fingerprints, outbox health.
+async fn admin(
+    State(state): State<DeskState>,
+    page: Page,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    if let Err(r) = allowed(&page, Action::ManageUsers) {
+        return r;
+    }
+    let notice = q.notice.map(|n| page.visitor.words.opt("notice", &n));
+    admin_page(&state, &page, notice, None).await
+}
+
+/// POST /admin/users: a new account.
+async fn add_user(
+    State(state): State<DeskState>,
+    page: Page,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = allowed(&page, Action::ManageUsers) {
+        return r;
+    }
+    let form = posted(pairs);
+    if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
+        return r;
+    }
+    let org = Some(first(&form, "org")).filter(|o| !o.is_empty());
+    let new = crate::app::accounts::NewUser {
+        username: first(&form, "username"),
+        role: first(&form, "role"),
+        org,
+        password: form
+            .get("password")
+            .and_then(|v| v.first())
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let now = time::OffsetDateTime::now_utc();
+    match crate::app::accounts::add(&state.node.store, &page.user.username, new, now).await {
+        Ok(_) => with_cookies(
+            &page.visitor,
+            Redirect::to("/admin?notice=user_added").into_response(),
+        ),
+        Err(e) => admin_page(&state, &page, None, Some(e.to_string())).await,
+    }
+}
+
+/// POST /admin/users/{username}/disable|enable
+async fn switch_user(
+    State(state): State<DeskState>,
+    page: Page,
+    Path((username, switch)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = allowed(&page, Action::ManageUsers) {
+        return r;
+    }
+    let form = posted(pairs);
+    if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
+        return r;
+    }
+    let disable = match switch.as_str() {
+        "disable" => true,
+        "enable" => false,
+        _ => {
+            return refused(
+                &page.visitor.words,
+                StatusCode::NOT_FOUND,
+                "error.not_found",
+            );
+        }
+    };
+    if disable && username == page.user.username {
+        let message = page.visitor.words.t("admin.not_yourself").to_owned();
+        return admin_page(&state, &page, None, Some(message)).await;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    match crate::app::accounts::set_disabled(
+        &state.node.store,
+        &page.user.username,
+        &username,
+        disable,
+        now,
+    )
+    .await
+    {
+        Ok(()) => with_cookies(
+            &page.visitor,
+            Redirect::to(if disable {
+                "/admin?notice=user_disabled"
+            } else {
+                "/admin?notice=user_enabled"
+            })
+            .into_response(),
+        ),
+        Err(e) => admin_page(&state, &page, None, Some(e.to_string())).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    case: Option<String>,
+    user: Option<String>,
+    action: Option<String>,
+}
+
+/// GET /audit: the audit log, newest last, filtered.
+async fn audit(
+    State(state): State<DeskState>,
+    page: Page,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    if let Err(r) = allowed(&page, Action::ReadAudit) {
+        return r;
+    }
+    let w = page.visitor.words;
+    let filter = AuditFilter {
+        case_id: q.case.clone().unwrap_or_default(),
+        actor: q.user.clone().unwrap_or_default(),
+        action: q.action.clone().unwrap_or_default(),
+        since: None,
+        until: None,
+        after: 0,
+        limit: 1000,
+    };
+    let rows = match oversight::audit_log(&state.node, &filter).await {
+        Ok(r) => r,
+        Err(e) => return unavailable(&w, e),
+    };
+    let t = AuditPage {
+        c: chrome(&page, "/audit", "audit.title"),
+        rows: rows
+            .into_iter()
+            .map(|r| AuditView {
+                position: r.position,
+                at: w.when(r.at),
+                actor: r.actor,
+                action: r.action,
+                case: r.case_id.unwrap_or_default(),
+                detail: r.detail,
+            })
+            .collect(),
+        case: q.case.unwrap_or_default(),
+        actor: q.user.unwrap_or_default(),
+        action: q.action.unwrap_or_default(),
+    };
+    show(&page, StatusCode::OK, &t)
+}

@@ -1,0 +1,47 @@
+//! What every page handler shares: the frame of a page, rendering with the
+//! visit's cookies, and the refusals (403 by the policy table, 503 when the core
+//! cannot answer) in the user's language.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::i18n::Words;
+use super::render::*;
+use super::visitor::{Page, with_cookies};
+use crate::desk::auth::Action;
+
+/// The frame of a page for a signed-in user.
+pub fn chrome(page: &Page, here: &str, title_key: &str) -> Chrome {
+    let w = page.visitor.words;
+    Chrome {
+        w,
+        user: Some(UserView::of(&page.user)),
+        csrf: page.csrf.clone(),
+        here: here.to_owned(),
+        title: w.t(title_key).to_owned(),
+    }
+}
+
+/// Renders for a signed-in user, with the cookies the visit calls for.
+pub fn show<T: askama::Template>(page: &Page, status: StatusCode, t: &T) -> Response {
+    with_cookies(&page.visitor, super::render::page(status, t))
+}
+
+/// 403 in the user's language when the policy table says no.
+// The error is the page to answer with, made at most once per request.
+#[allow(clippy::result_large_err)]
+pub fn allowed(page: &Page, action: Action) -> Result<(), Response> {
+    page.user.require(action).map_err(|_| {
+        refused(
+            &page.visitor.words,
+            StatusCode::FORBIDDEN,
+            "error.forbidden",
+        )
+    })
+}
+
+/// A store failure as a page (503): details logged, never shown.
+pub fn unavailable(w: &Words, e: impl std::fmt::Display) -> Response {
+    tracing::warn!(error = %e, "a page could not reach the database");
+    refused(w, StatusCode::SERVICE_UNAVAILABLE, "error.unavailable")
+}
