@@ -223,19 +223,20 @@ impl Blobs {
     }
 
     /// Seals what `plaintext` yields (at most `max` bytes) to `recipients` and stores
-    /// the ciphertext. The plaintext is never written anywhere.
+    /// the ciphertext; returns the blob and the plaintext's size. The plaintext is
+    /// never written anywhere.
     pub async fn seal_reader<R>(
         &self,
         recipients: &[age::x25519::Recipient],
         plaintext: R,
         max: u64,
-    ) -> Result<Digest, BlobError>
+    ) -> Result<(Digest, u64), BlobError>
     where
         R: tokio::io::AsyncRead + Unpin + Send + 'static,
     {
         let staged = self.staging_path();
         let (output, recipients) = (staged.clone(), recipients.to_vec());
-        let digest = tokio::task::spawn_blocking(move || -> Result<Digest, BlobError> {
+        let sealed = tokio::task::spawn_blocking(move || -> Result<(Digest, u64), BlobError> {
             let input = std::io::Read::take(tokio_util::io::SyncIoBridge::new(plaintext), max + 1);
             let mut counted = CountingReader {
                 inner: input,
@@ -246,11 +247,13 @@ impl Blobs {
             if counted.count > max {
                 return Err(BlobError::TooLarge(max));
             }
-            Ok(digest)
+            Ok((digest, counted.count))
         })
         .await
         .map_err(|e| BlobError::Io(e.to_string()))?;
-        self.commit_or_drop(&staged, digest).await
+        let size = sealed.as_ref().map(|(_, size)| *size).unwrap_or(0);
+        let digest = self.commit_or_drop(&staged, sealed.map(|(d, _)| d)).await?;
+        Ok((digest, size))
     }
 
     /// Opens a stored blob with `identity` and seals it again to `recipients` (our
@@ -299,27 +302,55 @@ impl Blobs {
         }
     }
 
+    /// Opens a stored blob with `identity` to nowhere: whether it opens whole (its
+    /// bytes are as sealed and the key is right), and the plaintext's size. A
+    /// download checks this first, so a damaged blob is an error before any byte
+    /// is sent rather than a short file.
+    pub async fn verify_opens(
+        &self,
+        sha256: &str,
+        identity: &age::x25519::Identity,
+    ) -> Result<u64, BlobError> {
+        let (file, downloaded) = self.local_file(sha256).await?;
+        let identity = identity.clone();
+        let opened = tokio::task::spawn_blocking(move || {
+            open_stream(&identity, std::io::BufReader::new(file), std::io::sink())
+        })
+        .await
+        .map_err(|e| BlobError::Io(e.to_string()))?;
+        if let Some(d) = downloaded {
+            let _ = std::fs::remove_file(d);
+        }
+        Ok(opened?)
+    }
+
     /// The plaintext of a stored blob as a stream, opened with `identity` as it is
-    /// read (for a download): no plaintext is written anywhere.
+    /// read (for a download): no plaintext is written anywhere. A failure midway
+    /// ends the stream with an error (the response is cut, never a short file
+    /// that looks whole).
     pub async fn open_stream(
         &self,
         sha256: &str,
         identity: &age::x25519::Identity,
-    ) -> Result<tokio_util::io::ReaderStream<tokio::io::DuplexStream>, BlobError> {
+    ) -> Result<OpenedStream, BlobError> {
         let (file, downloaded) = self.local_file(sha256).await?;
         let identity = identity.clone();
-        let (reader, writer) = tokio::io::duplex(64 * 1024);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
         tokio::task::spawn_blocking(move || {
-            let output = tokio_util::io::SyncIoBridge::new(writer);
-            // A failure midway ends the stream early; the client sees a short body.
-            if open_stream(&identity, std::io::BufReader::new(file), output).is_err() {
-                tracing::warn!("an attachment could not be opened while streaming");
+            let output = ChannelWriter { tx: tx.clone() };
+            let output = std::io::BufWriter::with_capacity(64 * 1024, output);
+            if let Err(e) = open_stream(&identity, std::io::BufReader::new(file), output) {
+                tracing::warn!(error = %e, "a blob could not be opened while streaming");
+                let _ = tx.blocking_send(Err(std::io::Error::other("the blob did not open")));
             }
             if let Some(d) = downloaded {
                 let _ = std::fs::remove_file(d);
             }
         });
-        Ok(tokio_util::io::ReaderStream::new(reader))
+        Ok(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+        )))
     }
 
     /// Opens a stored blob with `identity` into the file `out`; returns its length.
@@ -385,6 +416,28 @@ impl Blobs {
             .await
             .map_err(store_err)?;
         Ok(got.into_stream().map(|r| r.map_err(store_err)))
+    }
+}
+
+/// The plaintext of a blob as it is opened, a chunk at a time.
+pub type OpenedStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>;
+
+/// Sends what is written to it down a channel, for a stream to yield.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::other("the reader went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

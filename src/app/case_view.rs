@@ -143,18 +143,40 @@ pub struct TimelineEntry {
     /// Unix ms.
     pub at: i64,
     pub delivery: Delivery,
+    /// The move's content exactly as it was made, when opened for the reader.
+    pub body: Option<Value>,
 }
 
-/// A case's clear columns and its timeline with delivery state: no sealed content
-/// is opened, so no audit entry is written.
+/// Who reads a timeline: a reader who may open sealed content sees each move's
+/// body (one audit entry for the whole read); anyone else sees no content, and
+/// nothing is audited.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader<'a> {
+    Opens(&'a str),
+    ClearOnly,
+}
+
+/// A case's clear columns and its timeline with delivery state, each move's body
+/// opened for a `Reader::Opens`.
 pub async fn timeline(
     node: &Node,
     id: uuid::Uuid,
+    reader: Reader<'_>,
 ) -> Result<(Summary, Vec<TimelineEntry>), AppError> {
     let (row, events) = load(node, id).await?;
     let summary = Summary::of(row);
-    let entries = delivered(node, &summary, &events).await?;
+    let mut entries = delivered(node, &summary, &events).await?;
+    if let Reader::Opens(actor) = reader {
+        open_bodies(node, &events, &mut entries);
+        super::attachments::read_entry(node, actor, &summary.id, "timeline").await?;
+    }
     Ok((summary, entries))
+}
+
+fn open_bodies(node: &Node, events: &[EventRow], entries: &mut [TimelineEntry]) {
+    for (e, entry) in events.iter().zip(entries.iter_mut()) {
+        entry.body = open_sealed(node, &e.body);
+    }
 }
 
 async fn load(node: &Node, id: uuid::Uuid) -> Result<(CaseRow, Vec<EventRow>), AppError> {
@@ -198,6 +220,7 @@ async fn delivered(
             state_after: e.state_after.clone(),
             at: e.at,
             delivery,
+            body: None,
         });
     }
     Ok(out)
@@ -207,9 +230,12 @@ async fn delivered(
 #[derive(Debug, Clone)]
 pub struct Attachment {
     pub id: String,
-    pub len: i64,
+    /// Length of the sealed blob at rest.
+    pub sealed_len: i64,
     pub file_name: Option<String>,
     pub media_type: Option<String>,
+    /// The original file's size, in bytes (unknown for files recorded before it was kept).
+    pub size: Option<u64>,
     pub created_at: i64,
 }
 
@@ -241,6 +267,9 @@ pub struct CaseView {
     pub file: Option<Value>,
     /// The purposes the person consented to.
     pub consents: Vec<String>,
+    /// Each purpose consented to, with its record as this node keeps it (purpose,
+    /// date, language, witness; on the home side only that the host recorded it).
+    pub consent_records: Vec<(String, Option<Value>)>,
     pub attachments: Vec<Attachment>,
     pub timeline: Vec<TimelineEntry>,
     pub prosecution: Prosecution,
@@ -248,7 +277,8 @@ pub struct CaseView {
 }
 
 /// Opens a case for `actor`: one audit entry (`case.read`, with `detail`) for
-/// everything sealed it opens.
+/// everything sealed it opens (the file, each move's body, attachment names, the
+/// prosecution track).
 pub async fn open(
     node: &Node,
     actor: &str,
@@ -258,9 +288,11 @@ pub async fn open(
     let (row, events) = load(node, id).await?;
     let sealed = row.sealed.clone();
     let summary = Summary::of(row);
-    let timeline = delivered(node, &summary, &events).await?;
+    let mut timeline = delivered(node, &summary, &events).await?;
+    open_bodies(node, &events, &mut timeline);
     let mut conn = node.store.pool().acquire().await?;
     let consents = cases::consents(&mut conn, &summary.id).await?;
+    let records = cases::consent_records(&mut conn, &summary.id).await?;
     let attachment_rows = cases::attachments(&mut conn, &summary.id).await?;
     let grants = prosecution::grants(&mut conn, &summary.id).await?;
     drop(conn);
@@ -271,18 +303,13 @@ pub async fn open(
     };
     let attachments = attachment_rows
         .into_iter()
-        .map(|a| {
-            let meta = open_sealed(node, &a.meta).unwrap_or(Value::Null);
-            Attachment {
-                id: a.attachment_id,
-                len: a.len,
-                file_name: meta["file_name"].as_str().map(str::to_owned),
-                media_type: meta["media_type"].as_str().map(str::to_owned),
-                created_at: a.created_at,
-            }
-        })
+        .map(|a| super::attachments::opened(node, a))
         .collect();
     let prosecution = track_of(node, &events, summary.testimony_pending);
+    let consent_records = records
+        .into_iter()
+        .map(|(purpose, sealed)| (purpose, open_sealed(node, &sealed)))
+        .collect();
     let mut tx = node.store.begin().await?;
     let entry = Entry {
         actor,
@@ -296,11 +323,45 @@ pub async fn open(
         summary,
         file,
         consents,
+        consent_records,
         attachments,
         timeline,
         prosecution,
         grants,
     })
+}
+
+/// Where the return stands now, from the moves applied: the verification, the
+/// latest plan (and a counterproposal made after it), the confirmation, the
+/// handover, the reception, every follow-up, and how it ended; each the latest of
+/// its kind, in that order.
+pub fn standing(timeline: &[TimelineEntry]) -> Vec<&TimelineEntry> {
+    let applied = || {
+        timeline
+            .iter()
+            .filter(|e| e.outcome == "applied" && e.body.is_some())
+    };
+    let last = |kinds: &[Kind]| {
+        applied().rfind(|e| Kind::parse(&e.kind).is_some_and(|k| kinds.contains(&k)))
+    };
+    let plan = last(&[Kind::ReturnPlan]);
+    // A counterproposal made after the latest plan stands beside it.
+    let counter = last(&[Kind::ReturnCounterproposal])
+        .filter(|c| plan.is_none_or(|p| c.position > p.position));
+    let mut out: Vec<&TimelineEntry> = [
+        last(&[Kind::Verification]),
+        plan,
+        counter,
+        last(&[Kind::ReturnConfirmation]),
+        last(&[Kind::Handover]),
+        last(&[Kind::Reception]),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    out.extend(applied().filter(|e| e.kind == Kind::ReintegrationUpdate.as_str()));
+    out.extend(last(&[Kind::Closure, Kind::Withdrawal, Kind::Decline]));
+    out
 }
 
 /// The prosecution track of a case's timeline, opened (a read of sealed content:

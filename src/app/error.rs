@@ -34,6 +34,10 @@ pub enum AppError {
     /// A dependency (the blob store) does not answer: logged, never shown.
     #[error("unavailable")]
     Unavailable(String),
+    /// A stored attachment does not open (its bytes changed on disk, or the key
+    /// that sealed it is gone): logged with its id, restored from a backup.
+    #[error("the stored file is damaged and cannot be opened")]
+    Damaged,
     /// Ours to fix, never the client's: logged, never shown.
     #[error("internal error")]
     Internal(String),

@@ -6,9 +6,9 @@
 use sqlx::AnyConnection;
 
 use super::AppError;
-use super::attachments::seal_meta;
+use super::attachments::record_received;
 use super::audit::{self, Entry};
-use super::cases::{draft_row, parse_side, record, seal_to_self, status_of};
+use super::cases::{draft_row, parse_side, peer_of, record, seal_to_self, status_of};
 use crate::crypto::seal::open_bytes;
 use crate::domain::messages::{self, Body};
 use crate::domain::sop::{self, Arrival, Kind, Side, State, Status};
@@ -90,22 +90,7 @@ async fn apply_move(
                 cases::set_consent(conn, case_id, purpose.as_str(), true, &record, millis(now))
                     .await?;
             }
-            // The blobs arrived sealed to us: they are ours at rest as they are.
-            for a in &r.attachments {
-                let meta = seal_meta(node, &a.file_name, &a.media_type)?;
-                cases::add_attachment(
-                    conn,
-                    &cases::AttachmentRow {
-                        case_id: case_id.to_owned(),
-                        attachment_id: uuid::Uuid::now_v7().to_string(),
-                        blob_sha256: a.sha256.clone(),
-                        len: a.len as i64,
-                        meta,
-                        created_at: millis(now),
-                    },
-                )
-                .await?;
-            }
+            record_received(node, conn, case_id, &r.attachments, now).await?;
         }
         record(
             conn,
@@ -124,11 +109,7 @@ async fn apply_move(
         return Ok(Some("applied"));
     };
     let peer_side = parse_side(&row.our_side).other();
-    let peer_is_party = if peer_side == Side::Host {
-        row.host_node == peer
-    } else {
-        row.home_node == peer
-    };
+    let peer_is_party = peer_of(&row) == peer;
     let (outcome, next) = match sop::receive(status_of(&row), peer_side, parsed.sop_move(kind)) {
         _ if !peer_is_party => ("conflict", status_of(&row)),
         Arrival::Apply(next) => ("applied", next),
@@ -138,6 +119,10 @@ async fn apply_move(
             ("conflict", status_of(&row))
         }
     };
+    // Documents the move brought, unless it was flagged.
+    if outcome != "conflict" {
+        record_received(node, conn, case_id, parsed.carried().1, now).await?;
+    }
     record(
         conn,
         node,

@@ -4,7 +4,7 @@
 use sqlx::AnyConnection;
 
 use super::AppError;
-use super::attachments::attachments_for;
+use super::attachments::{attachments_for, files_for};
 use super::audit::{self, Entry};
 use super::cases::{open_sealed, parse_side, peer_of, record, status_of};
 use super::outbox::{Message, send};
@@ -59,13 +59,26 @@ pub async fn make_move(
     };
     let our_side = parse_side(&row.our_side);
     let peer = peer_of(&row).to_owned();
-    // A referral carries the case's attachments, sealed again to the peer.
+    // A referral carries all the case's attachments, a later move those it names,
+    // sealed again to the peer; what was sent is described in the body.
     let with_files;
     let mut blobs = Vec::new();
     let body = if kind == Kind::Referral {
         let (listed, digests) = attachments_for(node, &mut tx, &row.case_id, &peer).await?;
         let mut b = body.clone();
         b["attachments"] = serde_json::Value::Array(listed);
+        blobs = digests;
+        with_files = b;
+        &with_files
+    } else if let Some(ids) = named_attachments(kind, body)? {
+        let (files, digests) = files_for(node, &mut tx, &row.case_id, &peer, &ids).await?;
+        let mut b = body.clone();
+        if let Some(fields) = b.as_object_mut() {
+            fields.remove("files");
+            if !files.is_empty() {
+                fields.insert("files".into(), serde_json::Value::Array(files));
+            }
+        }
         blobs = digests;
         with_files = b;
         &with_files
@@ -113,6 +126,43 @@ pub async fn make_move(
     tx.commit().await?;
     node.outbox_ready.notify_one();
     Ok(Moved { status: next, jti })
+}
+
+/// The attachment ids a move names, for a kind that may carry documents. `files`
+/// is the sending node's to write: one given by the case worker is refused.
+fn named_attachments(
+    kind: Kind,
+    body: &serde_json::Value,
+) -> Result<Option<Vec<String>>, AppError> {
+    let bad = |field: &str, message: &str| {
+        AppError::Invalid(messages::BodyError {
+            field: field.into(),
+            message: message.into(),
+        })
+    };
+    if !Body::may_carry(kind) {
+        return Ok(None);
+    }
+    if body.get("files").is_some() {
+        return Err(bad(
+            "files",
+            "set by the node when it sends: name documents in attachments",
+        ));
+    }
+    match body.get("attachments") {
+        None => Ok(None),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| bad(&format!("attachments[{i}]"), "an attachment id"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(bad("attachments", "a list of attachment ids")),
+    }
 }
 
 /// The prosecution track's own rules: milestones in order; an arrangement only

@@ -237,14 +237,20 @@ pub async fn message(
 }
 
 /// GET /api/v1/cases/{id}/timeline: every move of both sides, with delivery state.
-#[utoipa::path(get, path = "/api/v1/cases/{id}/timeline", params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "Every move of both sides, with delivery state", body = [Object]), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/cases/{id}/timeline", params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "Every move of both sides, with delivery state, and its body (the content as made) for a reader who may open sealed content (audited)", body = [Object]), (status = 404, body = ErrorBody)))]
 pub async fn timeline(
     user: SignedInUser,
     State(state): State<DeskState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     user.require(Action::ReadClear)?;
-    let (_, entries) = case_view::timeline(&state.node, case_id(&id)?).await?;
+    // Each move's content is sealed: a reader who may open it sees it (audited once).
+    let reader = if crate::domain::policy::allows(user.role, Action::ReadSealed) {
+        case_view::Reader::Opens(&user.username)
+    } else {
+        case_view::Reader::ClearOnly
+    };
+    let (_, entries) = case_view::timeline(&state.node, case_id(&id)?, reader).await?;
     let out = entries
         .into_iter()
         .map(|e| {
@@ -258,7 +264,7 @@ pub async fn timeline(
                 Delivery::Received => json!({"state": "received"}),
                 Delivery::Local => json!({"state": "local"}),
             };
-            json!({
+            let mut entry = json!({
                 "position": e.position,
                 "made_by": e.made_by,
                 "ours": e.ours,
@@ -267,7 +273,11 @@ pub async fn timeline(
                 "state_after": e.state_after,
                 "at": rfc3339(e.at),
                 "delivery": delivery,
-            })
+            });
+            if let Some(body) = e.body {
+                entry["body"] = body;
+            }
+            entry
         })
         .collect();
     Ok(axum::Json(Value::Array(out)))
@@ -283,7 +293,7 @@ pub struct UploadQuery {
 
 /// POST /api/v1/cases/{id}/attachments?file_name=…&media_type=…: the raw bytes,
 /// streamed and sealed as they arrive.
-#[utoipa::path(post, path = "/api/v1/cases/{id}/attachments", params(("id" = String, Path, description = "Case id"), UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, description = "id, sha256 and len of the sealed blob", body = Object), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/cases/{id}/attachments", params(("id" = String, Path, description = "Case id"), UploadQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, description = "id, sha256 and len of the sealed blob, size of the file", body = Object), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn upload(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -296,7 +306,7 @@ pub async fn upload(
     let stream =
         futures_util::TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(stream);
-    let (aid, digest) = attachments::add_attachment(
+    let added = attachments::add_attachment(
         &state.node,
         &user.username,
         case_id(&id)?,
@@ -308,12 +318,14 @@ pub async fn upload(
     .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"id": aid, "sha256": digest.sha256, "len": digest.len})),
+        axum::Json(
+            json!({"id": added.id, "sha256": added.digest.sha256, "len": added.digest.len, "size": added.size}),
+        ),
     ))
 }
 
 /// GET /api/v1/cases/{id}/attachments: what is attached (names opened).
-#[utoipa::path(get, path = "/api/v1/cases/{id}/attachments", params(("id" = String, Path, description = "Case id")), responses((status = 200, body = [Object]), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/cases/{id}/attachments", params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "id, file_name, media_type, size (bytes of the original file), len (of the sealed blob), created_at", body = [Object]), (status = 404, body = ErrorBody)))]
 pub async fn list_attachments(
     user: SignedInUser,
     State(state): State<DeskState>,
@@ -324,7 +336,7 @@ pub async fn list_attachments(
     let out: Vec<Value> = rows
         .into_iter()
         .map(|r| {
-            json!({"id": r.id, "len": r.len, "file_name": r.file_name, "media_type": r.media_type, "created_at": rfc3339(r.created_at)})
+            json!({"id": r.id, "size": r.size, "len": r.sealed_len, "file_name": r.file_name, "media_type": r.media_type, "created_at": rfc3339(r.created_at)})
         })
         .collect();
     Ok(axum::Json(Value::Array(out)))

@@ -11,7 +11,7 @@ use crate::app::AppError;
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: bad_request, unauthorized, bad_credentials, forbidden, not_found,
-    /// conflict, invalid, too_large, locked, unavailable, internal.
+    /// conflict, invalid, too_large, locked, unavailable, internal, damaged.
     pub error: String,
     /// For people.
     pub message: String,
@@ -44,6 +44,11 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+    /// A stored file does not open: the node's own fault, logged with its id.
+    #[error(
+        "the stored file is damaged and cannot be opened; an administrator can restore it from a backup"
+    )]
+    Damaged,
 }
 
 impl ApiError {
@@ -60,6 +65,7 @@ impl ApiError {
             Self::Locked(_) => (StatusCode::TOO_MANY_REQUESTS, "locked"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::Damaged => (StatusCode::INTERNAL_SERVER_ERROR, "damaged"),
         }
     }
 }
@@ -88,6 +94,7 @@ impl From<AppError> for ApiError {
             AppError::Unauthorized => Self::Unauthorized,
             AppError::Unavailable(m) => Self::Unavailable(m),
             AppError::Internal(m) => Self::Internal(m),
+            AppError::Damaged => Self::Damaged,
         }
     }
 }

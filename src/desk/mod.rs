@@ -103,20 +103,62 @@ async fn not_found() -> ApiError {
     ApiError::NotFound
 }
 
-/// An attachment's bytes, opened as they stream out, its media type from the
-/// sealed name; the read is audited (the API and the case page both serve it).
+/// An attachment's bytes, opened as they stream out, saved under the original
+/// file name (RFC 6266, the name RFC 5987-encoded so any script survives), never
+/// sniffed into another type; the read is audited (the API and the case page
+/// both serve it). A damaged file is an error before the first byte.
 pub async fn attachment_response(
     state: &DeskState,
     actor: &str,
     id: uuid::Uuid,
     aid: &str,
 ) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
     let opened = crate::app::attachments::open(&state.node, actor, id, aid).await?;
     axum::response::Response::builder()
-        .header(axum::http::header::CONTENT_TYPE, opened.media_type)
-        .header(axum::http::header::CONTENT_DISPOSITION, "attachment")
+        .header(header::CONTENT_TYPE, opened.media_type)
+        .header(header::CONTENT_LENGTH, opened.size)
+        .header(
+            header::CONTENT_DISPOSITION,
+            content_disposition(&opened.file_name),
+        )
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .body(axum::body::Body::from_stream(opened.bytes))
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `attachment; filename="…"; filename*=UTF-8''…`: an ASCII stand-in for old
+/// clients, and the name itself percent-encoded.
+pub fn content_disposition(file_name: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    // RFC 5987 attr-char: ALPHA / DIGIT / "!#$&+-.^_`|~" stay as they are.
+    const ATTR: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
+    let fallback: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(file_name, ATTR)
+    )
 }
 
 #[cfg(test)]
@@ -145,6 +187,23 @@ mod tests {
             .await
             .unwrap();
         (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[test]
+    fn content_disposition_keeps_any_name_safe() {
+        let lao = content_disposition("ໃບສົ່ງຕົວ 1.pdf");
+        assert!(lao.starts_with("attachment; filename=\"_"), "{lao}");
+        assert!(
+            lao.ends_with("filename*=UTF-8''%E0%BB%83%E0%BA%9A%E0%BA%AA%E0%BA%BB%E0%BB%88%E0%BA%87%E0%BA%95%E0%BA%BB%E0%BA%A7%201.pdf"),
+            "{lao}"
+        );
+        let tricky = content_disposition("a\"b;c\\d.txt");
+        assert!(
+            tricky.starts_with(
+                "attachment; filename=\"a_b;c_d.txt\"; filename*=UTF-8''a%22b%3Bc%5Cd.txt"
+            ),
+            "{tricky}"
+        );
     }
 
     #[tokio::test]

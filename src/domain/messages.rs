@@ -119,10 +119,23 @@ pub struct ExploitationSummary {
 #[serde(deny_unknown_fields)]
 pub struct AttachmentRef {
     pub sha256: String,
+    /// Length of the sealed blob.
     pub len: u64,
     pub file_name: String,
     pub media_type: String,
+    /// The attachment's id, the same on both nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Size of the original file, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
 }
+
+/// At most this many documents on one move. A move after the referral (a note, a
+/// handover, a reception, a reintegration update, a prosecution update) names the
+/// documents it carries in `attachments` (attachment ids, chosen by the case
+/// worker); the sending node describes each in `files` as it sent it.
+pub const MAX_CARRIED: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -200,6 +213,12 @@ pub struct Handover {
     pub crossing: Crossing,
     pub escorts: String,
     pub record: String,
+    /// Documents this move carries, by attachment id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// What the sending node sent of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<AttachmentRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +228,12 @@ pub struct Reception {
     #[serde(with = "time::serde::rfc3339")]
     pub at: time::OffsetDateTime,
     pub transit_centre: String,
+    /// Documents this move carries, by attachment id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// What the sending node sent of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<AttachmentRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +243,12 @@ pub struct ReintegrationUpdate {
     /// Months since the return (follow-ups at 1, 3, 6 and 12 months).
     pub month: u8,
     pub summary: String,
+    /// Documents this move carries, by attachment id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// What the sending node sent of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<AttachmentRef>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +291,12 @@ pub struct Withdrawal {
 pub struct Note {
     pub schema: String,
     pub text: String,
+    /// Documents this move carries, by attachment id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// What the sending node sent of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<AttachmentRef>,
 }
 
 /// Milestones of the criminal case (DESIGN §2).
@@ -305,6 +342,12 @@ pub struct ProsecutionUpdate {
     pub charges: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_hearing: Option<Date>,
+    /// Documents this move carries, by attachment id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<String>,
+    /// What the sending node sent of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<AttachmentRef>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -411,6 +454,39 @@ pub fn redact(message: &str) -> String {
     out
 }
 
+/// A file as a body describes it: its sealed blob, a name and a media type.
+fn check_file(field: &str, a: &AttachmentRef) -> Result<(), BodyError> {
+    if !crate::domain::is_sha256_hex(&a.sha256) {
+        return Err(err(format!("{field}.sha256"), "64 lowercase hex digits"));
+    }
+    text(&format!("{field}.file_name"), &a.file_name, SHORT)?;
+    if !is_media_type(&a.media_type) {
+        return Err(err(
+            format!("{field}.media_type"),
+            "a media type such as image/jpeg",
+        ));
+    }
+    Ok(())
+}
+
+/// A media type as recorded: `type/subtype` with optional parameters, printable
+/// ASCII only (no control characters), at most 100 characters.
+pub fn is_media_type(s: &str) -> bool {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(&b))
+    };
+    let (essence, params) = s.split_once(';').unwrap_or((s, ""));
+    s.len() <= 100
+        && s.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && essence
+            .trim()
+            .split_once('/')
+            .is_some_and(|(t, sub)| token(t) && token(sub))
+        && !params.contains(['"', '\\'])
+}
+
 fn text(field: &str, value: &str, max: usize) -> Result<(), BodyError> {
     if value.trim().is_empty() {
         return Err(err(field, "required"));
@@ -433,8 +509,66 @@ const SHORT: usize = 500;
 const LONG: usize = 20_000;
 
 impl Body {
+    /// The documents a move after the referral carries: ids, and files as sent.
+    pub fn carried(&self) -> (&[String], &[AttachmentRef]) {
+        match self {
+            Body::Handover(b) => (&b.attachments, &b.files),
+            Body::Reception(b) => (&b.attachments, &b.files),
+            Body::ReintegrationUpdate(b) => (&b.attachments, &b.files),
+            Body::Note(b) => (&b.attachments, &b.files),
+            Body::ProsecutionUpdate(b) => (&b.attachments, &b.files),
+            _ => (&[], &[]),
+        }
+    }
+
+    /// Carried documents: ids in canonical form, each once, at most `MAX_CARRIED`;
+    /// every file described is one of them, well formed.
+    fn check_carried(&self) -> Result<(), BodyError> {
+        let (ids, files) = self.carried();
+        if ids.len() > MAX_CARRIED {
+            return Err(err(
+                "attachments",
+                format!("at most {MAX_CARRIED} documents on one move"),
+            ));
+        }
+        for (i, id) in ids.iter().enumerate() {
+            let canonical = uuid::Uuid::parse_str(id)
+                .ok()
+                .is_some_and(|u| u.hyphenated().to_string() == *id);
+            if !canonical || ids[..i].contains(id) {
+                return Err(err(
+                    format!("attachments[{i}]"),
+                    "an attachment id of this case, once",
+                ));
+            }
+        }
+        for (i, f) in files.iter().enumerate() {
+            if !f.id.as_ref().is_some_and(|id| ids.contains(id)) {
+                return Err(err(
+                    format!("files[{i}].id"),
+                    "one of the attachments this move names",
+                ));
+            }
+            check_file(&format!("files[{i}]"), f)?;
+        }
+        Ok(())
+    }
+
+    /// The kinds that may carry documents after the referral.
+    pub fn may_carry(kind: Kind) -> bool {
+        matches!(
+            kind,
+            Kind::Handover
+                | Kind::Reception
+                | Kind::ReintegrationUpdate
+                | Kind::Note
+                | Kind::ProsecutionUpdate
+        )
+    }
+
     /// Checks beyond types: required texts, at least one exploitation type, …
     fn check(&self) -> Result<(), BodyError> {
+        self.check_carried()?;
         match self {
             Body::Referral(r) => {
                 r.person
@@ -463,13 +597,7 @@ impl Body {
                     )?;
                 }
                 for (i, a) in r.attachments.iter().enumerate() {
-                    if !crate::domain::is_sha256_hex(&a.sha256) {
-                        return Err(err(
-                            format!("attachments[{i}].sha256"),
-                            "64 lowercase hex digits",
-                        ));
-                    }
-                    text(&format!("attachments[{i}].file_name"), &a.file_name, SHORT)?;
+                    check_file(&format!("attachments[{i}]"), a)?;
                 }
                 Ok(())
             }

@@ -202,6 +202,19 @@ pub async fn consents(conn: &mut AnyConnection, case_id: &str) -> Result<Vec<Str
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
+/// The consents granted on a case: purpose and sealed record, by purpose.
+pub async fn consent_records(
+    conn: &mut AnyConnection,
+    case_id: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT purpose, record FROM case_consents WHERE case_id = $1 AND granted = 1 ORDER BY purpose",
+    )
+    .bind(case_id)
+    .fetch_all(conn)
+    .await?)
+}
+
 /// Every case, most recently changed first.
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CaseRow>, StoreError> {
     Ok(sqlx::query_as(

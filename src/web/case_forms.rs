@@ -18,6 +18,7 @@ use super::render::refused;
 use super::visitor::Page;
 use crate::desk::auth::Action;
 use crate::desk::{ApiError, DeskState};
+use crate::domain::messages::Body;
 use crate::domain::sop::Kind;
 
 pub fn router() -> Router<DeskState> {
@@ -101,6 +102,17 @@ async fn make_move(
     let mut body = forms::body_of(move_fields(kind), &form);
     if kind != Kind::Referral {
         body["schema"] = Value::String(format!("{}/1", kind.as_str()));
+    }
+    // The documents ticked to go with this move, by attachment id.
+    let carried: Vec<Value> = form
+        .get("attachments")
+        .into_iter()
+        .flatten()
+        .filter(|id| !id.is_empty())
+        .map(|id| Value::String(id.clone()))
+        .collect();
+    if Body::may_carry(kind) && !carried.is_empty() {
+        body["attachments"] = Value::Array(carried);
     }
     let now = time::OffsetDateTime::now_utc();
     match crate::app::moves::make_move(

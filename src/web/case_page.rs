@@ -1,6 +1,7 @@
-//! The case page: summary, the person (an audited read), consent, attachments, the
-//! timeline of both sides with delivery state, the prosecution track, legal-aid
-//! grants, and the next allowed moves as forms.
+//! The case page: where the return stands now, the whole referral (an audited
+//! read), consent, documents, the timeline of both sides with each move's content
+//! and delivery state, the prosecution track, legal-aid grants, and the next
+//! allowed moves as forms.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -10,6 +11,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::content::content;
 use super::forms::{self, CONSENT, move_fields};
 use super::frame::{allowed, chrome, show, unavailable};
 use super::i18n::Words;
@@ -19,6 +21,7 @@ use crate::app::AppError;
 use crate::app::case_view::{self, Delivery};
 use crate::desk::auth::Action;
 use crate::desk::{ApiError, DeskState};
+use crate::domain::messages::Body;
 use crate::domain::sop::{self, Kind, Move};
 
 pub fn router() -> Router<DeskState> {
@@ -67,40 +70,41 @@ pub(super) fn case_uuid(id: &str) -> Option<uuid::Uuid> {
     uuid::Uuid::parse_str(id).ok()
 }
 
-/// The person's main facts from the opened file, labelled.
-fn person_of(page: &Page, file: &Value) -> Vec<(String, String)> {
-    let w = page.visitor.words;
-    let mut out = Vec::new();
-    for path in [
-        "person.names.lo",
-        "person.names.th",
-        "person.names.latin",
-        "person.gender",
-        "person.birth_date.date",
-        "person.age_at_identification",
-        "origin.province",
-        "origin.district",
-        "origin.village",
-        "needs",
-        "health",
-    ] {
-        let v = forms::value_at(file, path);
-        let text = match v {
-            Value::String(s) if path == "person.gender" => w.opt("gender", &s),
-            Value::String(s) if path == "person.birth_date.date" => w.date(&s),
-            Value::String(s) if path == "origin.province" => w.opt("province", &s),
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            _ => continue,
-        };
-        out.push((w.t(&format!("field.{path}")).to_owned(), text));
+/// A body as the page shows it.
+fn content_view(w: &Words, kind: &str, body: &Value) -> ContentView {
+    let fields = match Kind::parse(kind) {
+        Some(Kind::Referral) => forms::REFERRAL,
+        Some(k) => move_fields(k),
+        None => &[],
+    };
+    let order: Vec<&str> = fields.iter().map(|f| f.path).collect();
+    let c = content(w, kind, body, &order);
+    ContentView {
+        rows: c.rows.into_iter().map(|r| (r.label, r.value)).collect(),
+        files: c.files.into_iter().map(|f| (f.id, f.name)).collect(),
     }
-    let types = forms::value_at(file, "exploitation.types");
-    if let Value::Array(items) = types {
-        let list: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
-        out.push((w.t("field.exploitation.types").to_owned(), list.join(", ")));
+}
+
+/// A consent as the page lists it: the purpose, and when, in what language and
+/// before whom it was given, where this node recorded it.
+fn consent_line(w: &Words, purpose: &str, record: Option<&Value>) -> String {
+    let name = w.opt("purpose", purpose);
+    match record {
+        Some(r) if r.get("given_on").is_some() => {
+            let mut parts = Vec::new();
+            if let Some(d) = r["given_on"].as_str() {
+                parts.push(w.date(d));
+            }
+            if let Some(l) = r["language"].as_str() {
+                parts.push(w.opt("language", l));
+            }
+            if let Some(witness) = r["witness"].as_str().filter(|s| !s.is_empty()) {
+                parts.push(format!("{}: {witness}", w.t("field.witness")));
+            }
+            format!("{name} — {}", parts.join(", "))
+        }
+        _ => format!("{name} ({})", w.t("case.consent_by_peer")),
     }
-    out
 }
 
 async fn case_view(
@@ -144,6 +148,7 @@ async fn case_view(
             open: refused_form
                 .as_ref()
                 .is_some_and(|r| r.form == kind.as_str()),
+            carries: Body::may_carry(kind) && !view.attachments.is_empty(),
         });
     }
     let (consent_values, consent_error) = match &refused_form {
@@ -171,26 +176,63 @@ async fn case_view(
             id: a.id.clone(),
             name: a.file_name.clone().unwrap_or_else(|| "?".into()),
             media_type: a.media_type.clone().unwrap_or_default(),
-            size: size(a.len),
+            size: a
+                .size
+                .map(|n| size(n as i64))
+                .unwrap_or_else(|| size(a.sealed_len)),
         })
         .collect();
     let track =
         (!view.prosecution.updates.is_empty()).then(|| TrackView::of(&w, &view.prosecution.track));
-    let timeline = view
-        .timeline
+    let event = |e: &case_view::TimelineEntry| EventView {
+        position: e.position,
+        side: w.opt("side", &e.made_by),
+        ours: e.ours,
+        kind: w.opt("moved", &e.kind),
+        outcome: e.outcome.clone(),
+        state_after: w.opt("state", &e.state_after),
+        at: w.when(e.at),
+        delivery: delivery_text(&w, &e.delivery),
+        content: e
+            .body
+            .as_ref()
+            // The referral is shown whole above.
+            .filter(|_| e.kind != Kind::Referral.as_str())
+            .map(|b| content_view(&w, &e.kind, b))
+            .unwrap_or_default(),
+    };
+    let timeline = view.timeline.iter().map(event).collect();
+    let standing_entries = case_view::standing(&view.timeline);
+    // The latest plan or counterproposal is the plan in force.
+    let in_force = standing_entries
         .iter()
-        .map(|e| EventView {
-            position: e.position,
-            side: w.opt("side", &e.made_by),
-            ours: e.ours,
-            kind: w.opt("kind", &e.kind),
-            outcome: e.outcome.clone(),
-            state_after: w.opt("state", &e.state_after),
-            at: w.when(e.at),
-            delivery: delivery_text(&w, &e.delivery),
+        .rfind(|e| {
+            matches!(
+                Kind::parse(&e.kind),
+                Some(Kind::ReturnPlan | Kind::ReturnCounterproposal)
+            )
+        })
+        .map(|e| e.position);
+    let standing = standing_entries
+        .into_iter()
+        .map(|e| {
+            let mut v = event(e);
+            if in_force == Some(e.position) {
+                v.kind = format!("{}: {}", w.t("case.plan_in_force"), v.kind);
+            }
+            v
         })
         .collect();
-    let file = view.file.clone().unwrap_or(Value::Null);
+    let referral = view
+        .file
+        .as_ref()
+        .map(|f| content_view(&w, "referral", f))
+        .unwrap_or_default();
+    let consents = view
+        .consent_records
+        .iter()
+        .map(|(p, r)| consent_line(&w, p, r.as_ref()))
+        .collect();
     let t = CasePage {
         c: chrome(page, &format!("/cases/{}", c.id), "case.title"),
         id: c.id.clone(),
@@ -206,8 +248,9 @@ async fn case_view(
         testimony,
         draft,
         purged: c.purged_at.is_some(),
-        person: person_of(page, &file),
-        consents: view.consents.iter().map(|p| w.opt("purpose", p)).collect(),
+        referral,
+        standing,
+        consents,
         attachments: names,
         timeline,
         moves,

@@ -10,6 +10,7 @@
 mod admin;
 mod case_forms;
 mod case_page;
+mod content;
 pub mod forms;
 mod frame;
 pub mod i18n;

@@ -224,6 +224,16 @@ pub struct EventView {
     pub state_after: String,
     pub at: String,
     pub delivery: String,
+    /// What the move said, labelled and translated.
+    pub content: ContentView,
+}
+
+/// A message body on a page: labelled values, and the documents it names (their
+/// id when this node holds them, and their name).
+#[derive(Default)]
+pub struct ContentView {
+    pub rows: Vec<(String, String)>,
+    pub files: Vec<(Option<String>, String)>,
 }
 
 pub struct AttachmentView {
@@ -238,6 +248,8 @@ pub struct MoveForm {
     pub label: String,
     pub fields: Vec<FieldView>,
     pub open: bool,
+    /// This kind of move can carry the case's documents to the other side.
+    pub carries: bool,
 }
 
 pub struct GrantView {
@@ -304,8 +316,10 @@ pub struct CasePage {
     pub testimony: bool,
     pub draft: bool,
     pub purged: bool,
-    /// The person, from the opened file.
-    pub person: Vec<(String, String)>,
+    /// The whole referral, from the opened file.
+    pub referral: ContentView,
+    /// Where the return stands now: the latest of each kind of move.
+    pub standing: Vec<EventView>,
     pub consents: Vec<String>,
     pub attachments: Vec<AttachmentView>,
     pub timeline: Vec<EventView>,

@@ -500,14 +500,14 @@ async fn attachments_travel_sealed(backend: Backend) {
         .await;
     assert_eq!(status, 200, "{body}");
     wait_for(&la.events.accepted, 1, "referral accepted").await;
-    // Too late to attach once referred.
+    // A file added after the referral stays here until a move names it.
     assert_eq!(
         upload("file_name=late.jpg&media_type=image/jpeg")
             .await
             .unwrap()
             .status()
             .as_u16(),
-        409
+        201
     );
 
     let (_, listed) = lad

@@ -381,3 +381,29 @@ pub fn sha256_file(path: &Path) -> String {
     std::io::copy(&mut file, &mut hasher).unwrap();
     hex::encode(hasher.finalize())
 }
+
+/// What `fut` logs while it runs (every level, plain text): to check what a log
+/// line names, and what it never holds.
+pub async fn captured_log<F: std::future::Future<Output = ()>>(fut: F) -> String {
+    use tracing::instrument::WithSubscriber;
+    #[derive(Clone, Default)]
+    struct Buf(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    fut.with_subscriber(subscriber).await;
+    String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned()
+}

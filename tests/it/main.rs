@@ -9,6 +9,7 @@ mod access;
 mod architecture;
 mod cases;
 mod cli;
+mod content;
 mod desk;
 mod exchange;
 mod faults;

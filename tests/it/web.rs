@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::desk::add_user;
 use crate::exchange::pair;
 use crate::helpers::{Backend, Databases, tls_provider, wait_for};
+use mittaphap::app::moves::make_move;
 
 const PASSWORD: &str = "a long password for tests";
 
@@ -436,6 +437,11 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
     b.fill("#f-exploitation\\.summary", "Garment workshop")
         .await;
     b.fill("#f-needs", "Counselling; continue schooling").await;
+    b.fill("#f-family_contacts\\.0\\.relation", "mother").await;
+    b.fill("#f-family_contacts\\.0\\.names\\.latin", "Mae Bouavanh")
+        .await;
+    b.fill("#f-family_contacts\\.0\\.phone", "+856 20 5555 1234")
+        .await;
     b.shot("th-new-referral").await;
     b.click("form.referral button[type=submit]").await;
     b.client
@@ -585,7 +591,80 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
         "acknowledgement on the Thai timeline"
     );
     assert!(page.contains("รับทราบแล้ว"), "state acknowledged, in Thai");
+    b.client
+        .execute(
+            "document.querySelector('ol.timeline').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
     b.shot("th-case-timeline").await;
+
+    // The Lao side verifies and the Thai side plans the return (made through the
+    // core: what is checked here is what each page shows of the other's move).
+    let case = uuid::Uuid::parse_str(&case_id).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let verification = json!({"schema": "verification/1", "identity_confirmed": true, "family_traced": true, "family_assessment": "Mother and aunt, safe home", "placement": "family"});
+    make_move(&la, "keo", case, "verification", &verification, now)
+        .await
+        .unwrap();
+    wait_for(&th.events.accepted, 2, "the verification at the Thai node").await;
+    let plan = json!({"schema": "return_plan/1", "date": "2026-12-15", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "Two MSDHS staff", "travel_document": "Certificate of identity CI-2231", "needs_on_arrival": "Wheelchair at the bridge"});
+    make_move(&th, "somchai", case, "return_plan", &plan, now)
+        .await
+        .unwrap();
+    wait_for(&la.events.accepted, 2, "the plan at the Lao node").await;
+
+    // The Lao officer reads the plan before confirming: date, crossing, escorts,
+    // in Lao; and the family contact the referral carried.
+    b.client
+        .goto(&format!("{la_base}/cases/{case_id}"))
+        .await
+        .unwrap();
+    let page = b.source().await;
+    for (what, text) in [
+        ("the plan's date", "2026-12-15"),
+        ("the crossing, in Lao", "ຊ່ອງເມັກ – ວັງເຕົ່າ"),
+        ("the escorts", "Two MSDHS staff"),
+        ("the travel document", "Certificate of identity CI-2231"),
+        ("the needs on arrival", "Wheelchair at the bridge"),
+        ("the family contact's name", "Mae Bouavanh"),
+        ("the family contact's phone", "+856 20 5555 1234"),
+        ("the plan in force, in Lao", "ແຜນທີ່ໃຊ້ຢູ່"),
+    ] {
+        assert!(page.contains(text), "{what} on the Lao case page");
+    }
+    assert!(
+        page.contains("value=\"return_confirmation\""),
+        "the Lao officer can confirm from here"
+    );
+    b.shot("lo-case-plan").await;
+
+    // The Lao side proposes another date and writes a note; the Thai officer
+    // reads both, dates in the Buddhist Era.
+    let counter = json!({"schema": "return_counterproposal/1", "date": "2026-12-17", "reason": "Reception team in Savannakhet on the 15th"});
+    make_move(&la, "keo", case, "return_counterproposal", &counter, now)
+        .await
+        .unwrap();
+    let note = json!({"schema": "note/1", "text": "Mother will wait at the Vangtao checkpoint"});
+    make_move(&la, "keo", case, "note", &note, now)
+        .await
+        .unwrap();
+    wait_for(&th.events.accepted, 4, "the counterproposal and the note").await;
+    b.client
+        .goto(&format!("{th_base}/cases/{case_id}"))
+        .await
+        .unwrap();
+    let page = b.source().await;
+    for (what, text) in [
+        ("the proposed date, Buddhist Era", "17/12/2569"),
+        ("the reason", "Reception team in Savannakhet on the 15th"),
+        ("the note", "Mother will wait at the Vangtao checkpoint"),
+        ("the plan in force, in Thai", "แผนที่ใช้อยู่"),
+    ] {
+        assert!(page.contains(text), "{what} on the Thai case page");
+    }
+    b.shot("th-case-plan").await;
 
     // Legal aid: granted on the case page, then the lawyer's board; the case
     // page itself is refused.
