@@ -105,7 +105,11 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
     desk_state.secure_cookies = desk_tls.is_some();
     // The desk door serves the JSON API and the pages, both over the same core.
     let pages = crate::web::router().with_state(desk_state.clone());
-    let desk_app = desk::traced(desk::router(desk_state).merge(pages));
+    let desk_app = desk::traced(
+        desk::router(desk_state)
+            .merge(pages)
+            .method_not_allowed_fallback(|| async { desk::ApiError::MethodNotAllowed }),
+    );
     let desk_tcp = tokio_listener(listeners.desk)?;
     let desk_scheme = if let Some(config) = desk_tls {
         let listener = TlsListener::new(desk_tcp, Arc::new(PlainTls(config)))

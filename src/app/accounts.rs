@@ -87,10 +87,7 @@ pub async fn add(
     let role = Role::parse(new.role).ok_or_else(|| {
         invalid(
             "role",
-            format!(
-                "{:?}: use officer, supervisor, legal_aid, admin or auditor",
-                new.role
-            ),
+            "one of officer, supervisor, legal_aid, admin or auditor",
         )
     })?;
     let org_ok = new.org.is_some_and(|o| {

@@ -12,7 +12,7 @@ use super::AppError;
 use super::audit::{self, Entry};
 use crate::crypto::seal::{open_bytes, seal_bytes};
 use crate::domain::consent::ConsentRecord;
-use crate::domain::messages::{self, Body, BodyError, Milestone};
+use crate::domain::messages::{self, Body, Milestone};
 use crate::domain::prosecution::milestone_name;
 use crate::domain::sop::{Kind, Side, State, Status};
 use crate::node::Node;
@@ -169,10 +169,7 @@ pub async fn record_consent(
     now: time::OffsetDateTime,
 ) -> Result<(), AppError> {
     let record: ConsentRecord =
-        serde_path_to_error::deserialize(record).map_err(|e| BodyError {
-            field: e.path().to_string(),
-            message: messages::redact(&e.into_inner().to_string()),
-        })?;
+        serde_path_to_error::deserialize(record).map_err(|e| messages::path_error(&e))?;
     record.check()?;
     let sealed = seal_to_self(
         node,

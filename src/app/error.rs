@@ -9,7 +9,7 @@ use crate::store::StoreError;
 pub enum AppError {
     #[error("no such case")]
     NotFound,
-    #[error("unknown message kind {0:?}")]
+    #[error("not a message kind")]
     UnknownKind(String),
     #[error(transparent)]
     Invalid(#[from] BodyError),

@@ -95,13 +95,20 @@ pub async fn list(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<axum::Json<Vec<CaseSummary>>, ApiError> {
     user.require(Action::ReadClear)?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(q) = query.map_err(super::json::query_rejection)?;
     if let Some(s) = &q.state
         && crate::domain::sop::State::parse(s).is_none()
     {
         return Err(ApiError::Invalid {
             field: "state".into(),
-            message: format!("unknown state {s:?}"),
+            message: format!(
+                "one of {}",
+                crate::domain::sop::State::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         });
     }
     let since = time_param("updated_since", &q.updated_since)?;
@@ -302,7 +309,7 @@ pub async fn upload(
     body: axum::body::Body,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     user.require(Action::Move)?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(q) = query.map_err(super::json::query_rejection)?;
     let stream =
         futures_util::TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other);
     let reader = tokio_util::io::StreamReader::new(stream);

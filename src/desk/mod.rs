@@ -60,7 +60,9 @@ pub fn router(state: DeskState) -> Router {
         .merge(metrics::router())
         .merge(openapi::router())
         .with_state(state.clone());
-    health(Readiness::of(&state.node)).merge(api)
+    health(Readiness::of(&state.node))
+        .merge(api)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 
 /// Request tracing that names the route, never the URI: a query string can hold

@@ -58,7 +58,7 @@ pub async fn audit_log(
     query: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<axum::Json<Vec<AuditEntry>>, ApiError> {
     user.require(Action::ReadAudit)?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(q) = query.map_err(super::json::query_rejection)?;
     let limit = q.limit.unwrap_or(200);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::Invalid {

@@ -397,32 +397,45 @@ pub fn parse(kind: Kind, json: &serde_json::Value) -> Result<Body, BodyError> {
 }
 
 fn typed<T: DeserializeOwned>(json: &serde_json::Value) -> Result<T, BodyError> {
-    serde_path_to_error::deserialize(json).map_err(|e| {
-        let raw = e.inner().to_string();
-        // An unknown field's name is whatever was sent: name its parent instead.
-        let path = if raw.starts_with("unknown field") {
-            let segments: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
-            match segments.split_last() {
-                Some((_, [])) | None => ".".to_owned(),
-                Some((_, parent)) => parent.join("."),
-            }
-        } else {
-            e.path().to_string()
-        };
-        let message = redact(&raw);
-        // serde names a missing field in the message, at its parent's path.
-        let missing = message
-            .strip_prefix("missing field `")
-            .and_then(|m| m.split('`').next())
-            .map(str::to_owned);
-        let field = match (path.as_str(), missing) {
-            (".", Some(name)) => name,
-            (".", None) => "body".to_owned(),
-            (parent, Some(name)) => format!("{parent}.{name}"),
-            (parent, None) => parent.to_owned(),
-        };
-        err(field, message)
-    })
+    serde_path_to_error::deserialize(json).map_err(|e| path_error(&e))
+}
+
+/// A deserialisation error as the field at fault and what is wrong with it,
+/// without the value or any name that was sent.
+pub fn path_error<E: std::fmt::Display>(e: &serde_path_to_error::Error<E>) -> BodyError {
+    let raw = e.inner().to_string();
+    // An unknown field's name is whatever was sent: name its parent instead.
+    let path = if raw.starts_with("unknown field") {
+        let segments: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+        match segments.split_last() {
+            Some((_, [])) | None => ".".to_owned(),
+            Some((_, parent)) => parent.join("."),
+        }
+    } else {
+        e.path().to_string()
+    };
+    let message = redact(&raw);
+    // serde names a missing field in the message, at its parent's path.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+        .map(str::to_owned);
+    let field = match (path.as_str(), missing) {
+        (".", Some(name)) => name,
+        (".", None) => "body".to_owned(),
+        (parent, Some(name)) => format!("{parent}.{name}"),
+        (parent, None) => parent.to_owned(),
+    };
+    err(field, message)
+}
+
+/// What a query string's rejection may say: that a parameter does not fit, and
+/// which parameters are expected, never the names or values sent.
+pub fn query_message(text: &str) -> String {
+    match text.find(", expected") {
+        Some(i) => format!("a query parameter is unknown or invalid{}", &text[i..]),
+        None => "a query parameter is unknown or invalid".to_owned(),
+    }
 }
 
 /// A deserialisation message without the value that was sent: serde quotes it

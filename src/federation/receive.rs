@@ -40,9 +40,16 @@ fn refuse(reason: Reason, detail: impl Into<String>) -> Refusal {
     }
 }
 
+/// A JWS failure as a receipt says it: what is wrong, never the value sent.
 impl From<JwsError> for Refusal {
     fn from(e: JwsError) -> Self {
-        refuse(Reason::from(&e), e.to_string())
+        let detail = match &e {
+            JwsError::BadHeader(_) => "bad header".to_owned(),
+            JwsError::UnknownKid(_) => "unknown key id".to_owned(),
+            JwsError::BadClaims(m) => format!("bad claims: {}", crate::domain::messages::redact(m)),
+            other => other.to_string(),
+        };
+        refuse(Reason::from(&e), detail)
     }
 }
 
@@ -87,8 +94,11 @@ pub async fn receive(
         }
     };
     let envelope_hash = envelope_sha256(&parsed.jws);
-    // The jti, read before verification only to address the receipt.
-    let for_jti = peek_str(&parsed.jws, "jti");
+    // The jti, read before verification only to address the receipt; one that is
+    // not a UUID as the protocol writes it is not repeated back.
+    let for_jti = Some(peek_str(&parsed.jws, "jti"))
+        .filter(|j| uuid::Uuid::parse_str(j).is_ok_and(|u| u.hyphenated().to_string() == *j))
+        .unwrap_or_default();
     // A sender may have several envelopes in flight; one that arrives before its
     // predecessor waits (briefly) for the channel to reach it, then is checked again.
     let deadline = tokio::time::Instant::now() + REORDER_WAIT;
@@ -286,7 +296,7 @@ fn verify_claims(
     if !KINDS.contains(&claims.kind.as_str()) {
         return Err(refuse(
             Reason::UnknownKind,
-            format!("unknown kind {:?}", claims.kind),
+            format!("kind is not one of {}", KINDS.join(", ")),
         ));
     }
     let jti_ok = uuid::Uuid::parse_str(&claims.jti).is_ok_and(|u| u.get_version_num() == 7);

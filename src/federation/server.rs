@@ -26,6 +26,8 @@ pub fn router(state: FedState) -> Router {
         .route("/fed/v1/channel", get(channel))
         .route("/fed/v1/transcript", get(transcript))
         .route("/fed/v1/audit/checkpoints", get(checkpoints))
+        .fallback(|| async { FedError::NotFound })
+        .method_not_allowed_fallback(|| async { FedError::MethodNotAllowed })
         .with_state(state)
 }
 
@@ -163,7 +165,9 @@ async fn transcript(
     State(state): State<FedState>,
     query: Result<Query<TranscriptQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<Transcript>, FedError> {
-    let Query(q) = query.map_err(|e| FedError::BadRequest(e.body_text()))?;
+    let Query(q) = query.map_err(|e| {
+        FedError::BadRequest(crate::domain::messages::query_message(&e.body_text()))
+    })?;
     let limit = q.limit.clamp(1, 1000) as i64;
     let after =
         i64::try_from(q.after).map_err(|_| FedError::BadRequest("after is too large".into()))?;

@@ -11,6 +11,7 @@ mod cases;
 mod cli;
 mod content;
 mod desk;
+mod echo;
 mod exchange;
 mod faults;
 mod federation_door;
