@@ -9,6 +9,7 @@ pub mod crypto; // keys, signing, hashing, certificates
 pub mod desk; // the users' door: the JSON API, health, readiness, metrics
 pub mod domain; // pure rules and validated values; no I/O
 pub mod federation; // the mutual-TLS door to peers, the courier, and the client that calls them
+pub mod i18n; // the words of the pages and of error messages, in English, Thai and Lao
 pub mod net; // the TLS listener both doors share
 pub mod node; // a node opened from its folder (the context everyone needs), and `init`
 pub mod protocol; // wire types: descriptor, envelopes, receipts, checkpoints, JWS

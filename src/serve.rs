@@ -104,7 +104,7 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         DeskState::new(node.clone()).map_err(|e| NodeError::Invalid(e.to_string()))?;
     desk_state.secure_cookies = desk_tls.is_some();
     // The desk door serves the JSON API and the pages, both over the same core.
-    let pages = crate::web::router().with_state(desk_state.clone());
+    let pages = crate::web::router(desk_state.clone());
     let desk_app = desk::traced(
         desk::router(desk_state)
             .merge(pages)

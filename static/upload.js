@@ -18,3 +18,14 @@ document.querySelectorAll("form[data-upload]").forEach(function (form) {
     xhr.send(new FormData(form));
   });
 });
+
+// While someone types, their session stays alive: a form typed for twenty
+// minutes is not refused at the end (the server renews the session cookie).
+(function () {
+  var last = Date.now();
+  document.addEventListener("input", function () {
+    if (Date.now() - last < 240000) return;
+    last = Date.now();
+    if (window.fetch) fetch("/session/alive", { credentials: "same-origin" });
+  });
+})();

@@ -123,10 +123,10 @@ pub(super) async fn files_for(
             .iter()
             .position(|r| r.attachment_id == *id)
             .ok_or_else(|| {
-                AppError::Invalid(BodyError {
-                    field: format!("attachments[{i}]"),
-                    message: "not an attachment of this case: add the file first".into(),
-                })
+                AppError::Invalid(BodyError::new(
+                    format!("attachments[{i}]"),
+                    "not an attachment of this case: add the file first",
+                ))
             })?;
         chosen.push(rows.swap_remove(at));
     }
@@ -177,10 +177,7 @@ pub(super) async fn record_received(
 }
 
 fn invalid(field: &str, message: &str) -> AppError {
-    AppError::Invalid(BodyError {
-        field: field.into(),
-        message: message.into(),
-    })
+    AppError::Invalid(BodyError::new(field, message))
 }
 
 /// What an upload added: the attachment's id, its sealed blob, the file's size.

@@ -110,6 +110,11 @@ pub(super) fn draft_row(
     }
 }
 
+/// The calendar day at both nodes (Asia/Bangkok and Asia/Vientiane are UTC+7).
+pub(super) fn today(now: time::OffsetDateTime) -> time::Date {
+    now.to_offset(time::macros::offset!(+7)).date()
+}
+
 /// The other party of a case: the home node when we host it, else the host.
 pub fn peer_of(row: &CaseRow) -> &str {
     if parse_side(&row.our_side) == Side::Host {
@@ -127,7 +132,7 @@ pub async fn create_draft(
     referral: &serde_json::Value,
     now: time::OffsetDateTime,
 ) -> Result<uuid::Uuid, AppError> {
-    let body = messages::parse(Kind::Referral, referral)?;
+    let body = messages::parse_on(Kind::Referral, referral, today(now))?;
     let case_id = uuid::Uuid::now_v7();
     let plaintext = serde_json::to_vec(referral).map_err(|_| AppError::Seal)?;
     let mut tx = node.store.begin().await?;
@@ -158,6 +163,53 @@ pub async fn create_draft(
     audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
     Ok(case_id)
+}
+
+/// Replaces the referral of a draft of ours (and, while it is a draft, the home
+/// node it is for), audited. After the referral the file is the other side's
+/// too: a change is then a move they see.
+pub async fn edit_draft(
+    node: &Node,
+    actor: &str,
+    case_id: uuid::Uuid,
+    home_node: Option<&str>,
+    referral: &serde_json::Value,
+    now: time::OffsetDateTime,
+) -> Result<(), AppError> {
+    let body = messages::parse_on(Kind::Referral, referral, today(now))?;
+    let plaintext = serde_json::to_vec(referral).map_err(|_| AppError::Seal)?;
+    let mut tx = node.store.begin().await?;
+    let mut row = cases::get_for_update(&mut tx, &case_id.to_string())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if row.state != State::Draft.as_str() || parse_side(&row.our_side) != Side::Host {
+        return Err(AppError::Conflict(
+            "only a draft of ours can be edited: after the referral, send the change as a move"
+                .into(),
+        ));
+    }
+    if let Some(home) = home_node.filter(|h| *h != row.home_node) {
+        if peers::get(&mut tx, home).await?.is_none() {
+            return Err(AppError::Conflict(
+                "home_node is not a registered peer".into(),
+            ));
+        }
+        cases::set_home_node(&mut tx, &row.case_id, home).await?;
+    }
+    row.sealed = seal_to_self(node, &plaintext)?;
+    clear_facts(&mut row, &body);
+    row.updated_at = millis(now);
+    cases::update(&mut tx, &row).await?;
+    let detail = format!("home_node={}", home_node.unwrap_or(&row.home_node));
+    let entry = Entry {
+        actor,
+        action: "case.edit",
+        case_id: Some(&row.case_id),
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Records a consent on a case of ours (the draft, usually). The record is sealed.

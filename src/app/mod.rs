@@ -13,6 +13,7 @@
 //! | `prosecution` | legal-aid grants and the board |
 //! | `accounts` | accounts and password hashing |
 //! | `session` | sign-in with lock-out, sign-out, password change, who a token speaks for |
+//! | `held` | a form posted after its session ended, sealed until its user signs in again |
 //! | `peers` | registering and listing peers |
 //! | `outbox` | queueing an envelope in the caller's transaction |
 //! | `audit`, `checkpoint` | the hash-chained audit log and its peer-witnessed checkpoints |
@@ -26,6 +27,7 @@ pub mod case_view;
 pub mod cases;
 pub mod checkpoint;
 pub mod error;
+pub mod held;
 pub mod incoming;
 pub mod moves;
 pub mod outbox;

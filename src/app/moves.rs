@@ -85,7 +85,13 @@ pub async fn make_move(
     } else {
         body
     };
-    let parsed = messages::parse(kind, body)?;
+    // What the case worker makes now is held to today's calendar; the referral
+    // was when it was drafted.
+    let parsed = if kind == Kind::Referral {
+        messages::parse(kind, body)?
+    } else {
+        messages::parse_on(kind, body, super::cases::today(now))?
+    };
     let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
     check_track(&mut tx, &row, &parsed).await?;
     // A draft never left this node: withdrawing it tells nobody.
@@ -134,12 +140,8 @@ fn named_attachments(
     kind: Kind,
     body: &serde_json::Value,
 ) -> Result<Option<Vec<String>>, AppError> {
-    let bad = |field: &str, message: &str| {
-        AppError::Invalid(messages::BodyError {
-            field: field.into(),
-            message: message.into(),
-        })
-    };
+    let bad =
+        |field: &str, message: &str| AppError::Invalid(messages::BodyError::new(field, message));
     if !Body::may_carry(kind) {
         return Ok(None);
     }

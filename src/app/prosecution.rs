@@ -21,10 +21,10 @@ pub fn check_org(org: &str) -> Result<(), AppError> {
     if ok {
         Ok(())
     } else {
-        Err(AppError::Invalid(crate::domain::messages::BodyError {
-            field: "org".into(),
-            message: "an organisation: 2 to 64 letters, digits, '.', '_' or '-'".into(),
-        }))
+        Err(AppError::Invalid(crate::domain::messages::BodyError::new(
+            "org",
+            "an organisation: 2 to 64 letters, digits, '.', '_' or '-'",
+        )))
     }
 }
 

@@ -237,10 +237,10 @@ pub async fn change_password(
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?
         .map_err(|message| {
-            AppError::Invalid(crate::domain::messages::BodyError {
-                field: "new_password".into(),
+            AppError::Invalid(crate::domain::messages::BodyError::new(
+                "new_password",
                 message,
-            })
+            ))
         })?;
     let mut tx = node.store.begin().await?;
     users::set_password(&mut tx, username, &new_hash).await?;

@@ -227,9 +227,18 @@ async fn drive(http: &reqwest::Client, nodes: &[DemoNode]) -> Result<(), CliErro
         return Err(failed(format!("attachment: {}", response.status())));
     }
     println!("th-msdhs attached photo.jpg (200 kB, sealed on arrival)\n");
-    let plan = json!({"date": "2026-12-10", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two shelter staff", "travel_document": "Certificate of identity"});
+    // Dates from today: a return is planned for the weeks ahead.
+    let now = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+7));
+    let day = |days: i64| {
+        let d = (now + time::Duration::days(days)).date();
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    };
+    let (first, second, charged) = (day(14), day(16), day(-1));
+    let handed_over = format!("{second}T09:30:00+07:00");
+    let received = format!("{second}T11:00:00+07:00");
+    let plan = json!({"date": first, "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two shelter staff", "travel_document": "Certificate of identity"});
     let mut plan2 = plan.clone();
-    plan2["date"] = json!("2026-12-12");
+    plan2["date"] = json!(second);
     let steps: Vec<(&DemoNode, &DemoNode, &str, Value)> = vec![
         (th, la, "referral", json!({})),
         (
@@ -249,7 +258,7 @@ async fn drive(http: &reqwest::Client, nodes: &[DemoNode]) -> Result<(), CliErro
             la,
             th,
             "return_counterproposal",
-            json!({"date": "2026-12-12", "reason": "Reception team available from the 12th"}),
+            json!({"date": second, "reason": "Reception team available two days later"}),
         ),
         (th, la, "return_plan", plan2),
         (
@@ -262,19 +271,19 @@ async fn drive(http: &reqwest::Client, nodes: &[DemoNode]) -> Result<(), CliErro
             th,
             la,
             "prosecution_update",
-            json!({"milestone": "charges_filed", "date": "2026-12-01", "details": "Anti-Trafficking Act s.6"}),
+            json!({"milestone": "charges_filed", "date": charged, "details": "Anti-Trafficking Act s.6"}),
         ),
         (
             th,
             la,
             "handover",
-            json!({"at": "2026-12-12T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two shelter staff", "record": "Handover form signed"}),
+            json!({"at": handed_over, "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two shelter staff", "record": "Handover form signed"}),
         ),
         (
             la,
             th,
             "reception",
-            json!({"at": "2026-12-12T11:00:00+07:00", "transit_centre": "Vientiane"}),
+            json!({"at": received, "transit_centre": "Vientiane"}),
         ),
         (
             la,

@@ -26,7 +26,9 @@ pub fn router() -> Router<DeskState> {
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
-            AccountError::Invalid { field, message } => Self::Invalid { field, message },
+            AccountError::Invalid { field, message } => {
+                Self::Invalid(crate::domain::BodyError::new(field, message))
+            }
             AccountError::Conflict(m) => Self::Conflict(m),
             AccountError::NotFound => Self::NotFound,
             AccountError::Store(e) => Self::Unavailable(e.to_string()),

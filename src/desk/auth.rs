@@ -67,6 +67,12 @@ impl Tokens {
         Ok((token, claims.exp))
     }
 
+    /// The user a token of ours was issued to, even if it has expired (a form
+    /// posted after the session ended is kept for them, and only them).
+    pub fn owner(&self, token: &str) -> Option<String> {
+        self.check(token, i64::MIN).map(|c| c.sub)
+    }
+
     fn check(&self, token: &str, now: i64) -> Option<TokenClaims> {
         let key = jsonwebtoken::DecodingKey::from_ed_der(self.key.public_raw());
         let kid = self.key.kid();
@@ -134,6 +140,10 @@ pub async fn authenticate(state: &DeskState, token: &str) -> Result<SignedInUser
     let user = crate::app::session::account_for(&state.node, &claims.sub, claims.ep, &claims.jti)
         .await?
         .ok_or(ApiError::Unauthorized)?;
+    // Error messages in the user's own language from here on.
+    if let Some(lang) = user.lang.as_deref().and_then(crate::i18n::Lang::parse) {
+        super::error::reply_in(lang);
+    }
     Ok(SignedInUser {
         username: user.username,
         role: user.role,

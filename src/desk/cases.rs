@@ -18,7 +18,7 @@ use crate::app::{attachments, cases, moves};
 pub fn router() -> Router<DeskState> {
     Router::new()
         .route("/api/v1/cases", get(list).post(create))
-        .route("/api/v1/cases/{id}", get(read))
+        .route("/api/v1/cases/{id}", get(read).patch(edit))
         .route("/api/v1/cases/{id}/consents", post(consent))
         .route("/api/v1/cases/{id}/messages", post(message))
         .route("/api/v1/cases/{id}/timeline", get(timeline))
@@ -99,9 +99,9 @@ pub async fn list(
     if let Some(s) = &q.state
         && crate::domain::sop::State::parse(s).is_none()
     {
-        return Err(ApiError::Invalid {
-            field: "state".into(),
-            message: format!(
+        return Err(ApiError::Invalid(crate::domain::BodyError::new(
+            "state",
+            format!(
                 "one of {}",
                 crate::domain::sop::State::ALL
                     .iter()
@@ -109,7 +109,7 @@ pub async fn list(
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-        });
+        )));
     }
     let since = time_param("updated_since", &q.updated_since)?;
     let which = match q.turn.as_deref() {
@@ -153,6 +153,38 @@ pub async fn create(
         StatusCode::CREATED,
         axum::Json(json!({"id": id.to_string(), "state": "draft", "turn": "host"})),
     ))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftEdit {
+    /// Another home node, while the case is a draft.
+    #[serde(default)]
+    home_node: Option<String>,
+    /// The whole `referral/1` body, replacing the draft's.
+    #[schema(value_type = Object)]
+    referral: Value,
+}
+
+/// PATCH /api/v1/cases/{id}: edits a draft (the whole referral, and the home node).
+#[utoipa::path(patch, path = "/api/v1/cases/{id}", params(("id" = String, Path, description = "Case id")), request_body = DraftEdit, responses((status = 204, description = "Edited"), (status = 404, body = ErrorBody), (status = 409, description = "Not a draft of ours, or not a registered peer", body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn edit(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+    ApiJson(e): ApiJson<DraftEdit>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Action::Move)?;
+    cases::edit_draft(
+        &state.node,
+        &user.username,
+        case_id(&id)?,
+        e.home_node.as_deref(),
+        &e.referral,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// GET /api/v1/cases/{id}: the case, with its sealed file opened.

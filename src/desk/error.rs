@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppError;
+use crate::domain::BodyError;
+use crate::i18n::{Lang, Words};
 
 /// What every error answer holds.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -15,9 +17,61 @@ pub struct ErrorBody {
     pub error: String,
     /// For people.
     pub message: String,
-    /// With `invalid`: the field at fault, as a path (`person.gender`).
+    /// With `invalid`: the first field at fault, as a path (`person.gender`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// With `invalid`: every field at fault, each with a stable code and a message
+    /// in the reader's language.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldIssue>>,
+}
+
+/// One field at fault.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct FieldIssue {
+    /// The field, as a path (`identity_documents[0].kind`).
+    pub field: String,
+    /// A stable code: required, too_long, text, date, moment, number, range, bool,
+    /// one_of, many_of, texts, province, unknown_field, object, list, schema,
+    /// birth_future, birth_too_old, age_mismatch, date_past, invalid.
+    pub code: String,
+    pub message: String,
+}
+
+tokio::task_local! {
+    /// The language of this request's error messages: the browser's
+    /// `Accept-Language`, then the signed-in user's choice.
+    pub static REPLY_LANG: std::cell::Cell<Lang>;
+}
+
+/// Runs a desk request with its reply language.
+pub async fn with_reply_language(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let lang = req
+        .headers()
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Lang::from_accept_language)
+        .unwrap_or(Lang::En);
+    REPLY_LANG
+        .scope(std::cell::Cell::new(lang), next.run(req))
+        .await
+}
+
+/// Sets the reply language for the rest of this request (a signed-in user's).
+pub fn reply_in(lang: Lang) {
+    let _ = REPLY_LANG.try_with(|c| c.set(lang));
+}
+
+/// `issue` in `lang`: its code's text from the catalogues, else as written.
+fn localized(words: Words, issue: &BodyError) -> String {
+    let key = format!("error.{}", issue.code);
+    match words.t(&key) {
+        t if t != key => t.to_owned(),
+        _ => issue.message.clone(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +90,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
-    #[error("{field}: {message}")]
-    Invalid { field: String, message: String },
+    /// Every field at fault (the first carries the others).
+    #[error("{0}")]
+    Invalid(BodyError),
     #[error("the request is too large")]
     TooLarge,
     #[error("too many failed sign-ins: try again after {0}")]
@@ -63,7 +118,7 @@ impl ApiError {
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Self::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+            Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
             Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Self::Locked(_) => (StatusCode::TOO_MANY_REQUESTS, "locked"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -79,9 +134,10 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::NotFound => Self::NotFound,
-            AppError::UnknownKind(_) => Self::Invalid {
-                field: "kind".into(),
-                message: format!(
+            AppError::UnknownKind(_) => Self::Invalid(BodyError::coded(
+                "kind",
+                "one_of",
+                format!(
                     "one of {}",
                     crate::domain::sop::Kind::ALL
                         .iter()
@@ -89,11 +145,8 @@ impl From<AppError> for ApiError {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            },
-            AppError::Invalid(b) => Self::Invalid {
-                field: b.field,
-                message: b.message,
-            },
+            )),
+            AppError::Invalid(b) => Self::Invalid(b),
             AppError::Refused(r) => Self::Conflict(r.to_string()),
             AppError::Conflict(m) => Self::Conflict(m),
             AppError::Store(e) => Self::Unavailable(e.to_string()),
@@ -117,16 +170,33 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let (status, code) = self.status_and_code();
-        let field = match &self {
-            Self::Invalid { field, .. } => Some(field.clone()),
-            _ => None,
+        let words = Words::new(REPLY_LANG.try_with(|c| c.get()).unwrap_or(Lang::En));
+        let (message, field, fields) = match &self {
+            Self::Invalid(first) => {
+                let fields: Vec<FieldIssue> = first
+                    .each()
+                    .map(|i| FieldIssue {
+                        field: i.field.clone(),
+                        code: i.code.to_owned(),
+                        message: localized(words, i),
+                    })
+                    .collect();
+                let message = fields
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                (message, Some(first.field.clone()), Some(fields))
+            }
+            other => (other.to_string(), None, None),
         };
         (
             status,
             Json(ErrorBody {
                 error: code.to_owned(),
-                message: self.to_string(),
+                message,
                 field,
+                fields,
             }),
         )
             .into_response()
@@ -164,13 +234,7 @@ mod tests {
             (ApiError::Forbidden, 403),
             (ApiError::NotFound, 404),
             (ApiError::Conflict(String::new()), 409),
-            (
-                ApiError::Invalid {
-                    field: "f".into(),
-                    message: String::new(),
-                },
-                422,
-            ),
+            (ApiError::Invalid(BodyError::new("f", "")), 422),
             (ApiError::TooLarge, 413),
             (ApiError::Locked(String::new()), 429),
             (ApiError::Unavailable(String::new()), 503),

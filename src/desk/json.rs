@@ -47,10 +47,9 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<
             }
             Err(e) => {
                 let b = crate::domain::messages::path_error(&e);
-                return Err(ApiError::Invalid {
-                    field: b.field,
-                    message: b.message,
-                });
+                return Err(ApiError::Invalid(crate::domain::BodyError::new(
+                    b.field, b.message,
+                )));
             }
         };
         de.end().map_err(|e| not_json(&e))?;
@@ -78,9 +77,8 @@ pub fn time_param(field: &str, v: &Option<String>) -> Result<Option<i64>, ApiErr
         .map(|s| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
                 .map(crate::domain::millis)
-                .map_err(|_| ApiError::Invalid {
-                    field: field.into(),
-                    message: "an RFC 3339 time".into(),
+                .map_err(|_| {
+                    ApiError::Invalid(crate::domain::BodyError::new(field, "an RFC 3339 time"))
                 })
         })
         .transpose()

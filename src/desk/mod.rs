@@ -63,6 +63,7 @@ pub fn router(state: DeskState) -> Router {
     health(Readiness::of(&state.node))
         .merge(api)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn(error::with_reply_language))
 }
 
 /// Request tracing that names the route, never the URI: a query string can hold

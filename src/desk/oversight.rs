@@ -61,10 +61,10 @@ pub async fn audit_log(
     let Query(q) = query.map_err(super::json::query_rejection)?;
     let limit = q.limit.unwrap_or(200);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::Invalid {
-            field: "limit".into(),
-            message: "from 1 to 1000".into(),
-        });
+        return Err(ApiError::Invalid(crate::domain::BodyError::new(
+            "limit",
+            "from 1 to 1000",
+        )));
     }
     let filter = AuditFilter {
         case_id: q.case.unwrap_or_default(),

@@ -42,10 +42,7 @@ pub struct ConsentRecord {
 
 impl ConsentRecord {
     pub fn check(&self) -> Result<(), super::BodyError> {
-        let bad = |field: &str, message: &str| super::BodyError {
-            field: field.into(),
-            message: message.into(),
-        };
+        let bad = |field: &str, message: &str| super::BodyError::new(field, message);
         let tag_ok = (2..=35).contains(&self.language.len())
             && self
                 .language

@@ -16,10 +16,7 @@ use super::vocab::{
 pub use super::BodyError;
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> BodyError {
-    BodyError {
-        field: field.into(),
-        message: message.into(),
-    }
+    BodyError::new(field, message)
 }
 
 /// The body of each kind of message.
@@ -367,13 +364,49 @@ pub struct TestimonyArrangement {
     pub note: String,
 }
 
-/// Parses and checks the body of a `kind` message.
+/// Parses and checks the body of a `kind` message: every field at fault is
+/// reported at once (`fields::check`), then the rules across fields.
 pub fn parse(kind: Kind, json: &serde_json::Value) -> Result<Body, BodyError> {
+    parse_checked(kind, json, None)
+}
+
+/// As `parse`, for a body a case worker makes now: also refuses the dates they
+/// cannot mean as of `today` (`fields::check_dates`). A peer's move is parsed
+/// without: it was checked where it was made.
+pub fn parse_on(
+    kind: Kind,
+    json: &serde_json::Value,
+    today: time::Date,
+) -> Result<Body, BodyError> {
+    parse_checked(kind, json, Some(today))
+}
+
+fn parse_checked(
+    kind: Kind,
+    json: &serde_json::Value,
+    today: Option<time::Date>,
+) -> Result<Body, BodyError> {
     let expected = format!("{}/1", kind.as_str());
+    let mut issues = super::fields::check(&super::fields::of(kind), json);
+    if let Some(today) = today {
+        issues.extend(super::fields::check_dates(kind, json, today));
+    }
     match json.get("schema").and_then(serde_json::Value::as_str) {
         Some(s) if s == expected => {}
-        Some(_) => return Err(err("schema", format!("must be {expected:?}"))),
-        None => return Err(err("schema", format!("required: {expected:?}"))),
+        Some(_) => issues.insert(
+            0,
+            BodyError::coded("schema", "schema", format!("must be {expected}")),
+        ),
+        None => {
+            issues.retain(|e| e.field != "schema");
+            issues.insert(
+                0,
+                BodyError::coded("schema", "schema", format!("required: {expected}")),
+            );
+        }
+    }
+    if let Some(all) = BodyError::all(issues) {
+        return Err(all);
     }
     let body = match kind {
         Kind::Referral => Body::Referral(Box::new(typed(json)?)),

@@ -70,21 +70,115 @@ pub const LAO_PROVINCES: [(&str, &str); 18] = [
     ("LA-XS", "Xaisomboun"),
 ];
 
-/// A province of origin as an ISO 3166-2 code: one of the 18 Lao codes, or a Thai
-/// code `TH-NN` (the protocol is symmetric: either country can be home).
+/// The 77 provinces of Thailand and Pattaya (ISO 3166-2:TH).
+pub const THAI_PROVINCES: [(&str, &str); 78] = [
+    ("TH-10", "Bangkok"),
+    ("TH-11", "Samut Prakan"),
+    ("TH-12", "Nonthaburi"),
+    ("TH-13", "Pathum Thani"),
+    ("TH-14", "Phra Nakhon Si Ayutthaya"),
+    ("TH-15", "Ang Thong"),
+    ("TH-16", "Lop Buri"),
+    ("TH-17", "Sing Buri"),
+    ("TH-18", "Chai Nat"),
+    ("TH-19", "Saraburi"),
+    ("TH-20", "Chon Buri"),
+    ("TH-21", "Rayong"),
+    ("TH-22", "Chanthaburi"),
+    ("TH-23", "Trat"),
+    ("TH-24", "Chachoengsao"),
+    ("TH-25", "Prachin Buri"),
+    ("TH-26", "Nakhon Nayok"),
+    ("TH-27", "Sa Kaeo"),
+    ("TH-30", "Nakhon Ratchasima"),
+    ("TH-31", "Buri Ram"),
+    ("TH-32", "Surin"),
+    ("TH-33", "Si Sa Ket"),
+    ("TH-34", "Ubon Ratchathani"),
+    ("TH-35", "Yasothon"),
+    ("TH-36", "Chaiyaphum"),
+    ("TH-37", "Amnat Charoen"),
+    ("TH-38", "Bueng Kan"),
+    ("TH-39", "Nong Bua Lam Phu"),
+    ("TH-40", "Khon Kaen"),
+    ("TH-41", "Udon Thani"),
+    ("TH-42", "Loei"),
+    ("TH-43", "Nong Khai"),
+    ("TH-44", "Maha Sarakham"),
+    ("TH-45", "Roi Et"),
+    ("TH-46", "Kalasin"),
+    ("TH-47", "Sakon Nakhon"),
+    ("TH-48", "Nakhon Phanom"),
+    ("TH-49", "Mukdahan"),
+    ("TH-50", "Chiang Mai"),
+    ("TH-51", "Lamphun"),
+    ("TH-52", "Lampang"),
+    ("TH-53", "Uttaradit"),
+    ("TH-54", "Phrae"),
+    ("TH-55", "Nan"),
+    ("TH-56", "Phayao"),
+    ("TH-57", "Chiang Rai"),
+    ("TH-58", "Mae Hong Son"),
+    ("TH-60", "Nakhon Sawan"),
+    ("TH-61", "Uthai Thani"),
+    ("TH-62", "Kamphaeng Phet"),
+    ("TH-63", "Tak"),
+    ("TH-64", "Sukhothai"),
+    ("TH-65", "Phitsanulok"),
+    ("TH-66", "Phichit"),
+    ("TH-67", "Phetchabun"),
+    ("TH-70", "Ratchaburi"),
+    ("TH-71", "Kanchanaburi"),
+    ("TH-72", "Suphan Buri"),
+    ("TH-73", "Nakhon Pathom"),
+    ("TH-74", "Samut Sakhon"),
+    ("TH-75", "Samut Songkhram"),
+    ("TH-76", "Phetchaburi"),
+    ("TH-77", "Prachuap Khiri Khan"),
+    ("TH-80", "Nakhon Si Thammarat"),
+    ("TH-81", "Krabi"),
+    ("TH-82", "Phangnga"),
+    ("TH-83", "Phuket"),
+    ("TH-84", "Surat Thani"),
+    ("TH-85", "Ranong"),
+    ("TH-86", "Chumphon"),
+    ("TH-90", "Songkhla"),
+    ("TH-91", "Satun"),
+    ("TH-92", "Trang"),
+    ("TH-93", "Phatthalung"),
+    ("TH-94", "Pattani"),
+    ("TH-95", "Yala"),
+    ("TH-96", "Narathiwat"),
+    ("TH-S", "Pattaya"),
+];
+
+/// A province of origin as an ISO 3166-2 code: one of the 18 Lao codes or the 78
+/// Thai ones (either country can be home), or another country's subdivision
+/// (`KH-12`), so a third country can join.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ProvinceCode(String);
 
 impl ProvinceCode {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let lao = LAO_PROVINCES.iter().any(|(code, _)| *code == s);
-        let thai =
-            s.len() == 5 && s.starts_with("TH-") && s[3..].bytes().all(|b| b.is_ascii_digit());
-        if lao || thai {
+        let known = |list: &[(&str, &str)]| list.iter().any(|(code, _)| *code == s);
+        let ok = match s.split_once('-') {
+            Some(("LA", _)) => known(&LAO_PROVINCES),
+            Some(("TH", _)) => known(&THAI_PROVINCES),
+            Some((country, sub)) => {
+                country.len() == 2
+                    && country.bytes().all(|b| b.is_ascii_uppercase())
+                    && (1..=3).contains(&sub.len())
+                    && sub
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            }
+            None => false,
+        };
+        if ok {
             Ok(Self(s.to_owned()))
         } else {
-            Err("unknown province: use an ISO 3166-2 code such as LA-VT or LA-SV".to_owned())
+            Err("unknown province: use an ISO 3166-2 code such as LA-VT, LA-SV or TH-43".to_owned())
         }
     }
 

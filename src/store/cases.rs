@@ -103,6 +103,20 @@ pub async fn update(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreEr
     Ok(())
 }
 
+/// The home node of a case still a draft (an edit may change it).
+pub async fn set_home_node(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    home_node: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE cases SET home_node = $1 WHERE case_id = $2 AND state = 'draft'")
+        .bind(home_node)
+        .bind(case_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, FromRow)]
 pub struct EventRow {
     pub case_id: String,

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bench;
 pub mod cases;
 pub mod channels;
+pub mod held;
 pub mod inbox;
 pub mod node;
 pub mod outbox;

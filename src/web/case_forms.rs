@@ -70,7 +70,10 @@ async fn consent(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let record = forms::body_of(CONSENT, &form);
+    let mut record = forms::body_of(CONSENT, &form);
+    if page.visitor.words.lang == crate::i18n::Lang::Th {
+        forms::from_buddhist_era(CONSENT, &mut record);
+    }
     let now = time::OffsetDateTime::now_utc();
     match crate::app::cases::record_consent(&state.node, &page.user.username, id, &record, now)
         .await
@@ -100,6 +103,9 @@ async fn make_move(
         );
     };
     let mut body = forms::body_of(move_fields(kind), &form);
+    if page.visitor.words.lang == crate::i18n::Lang::Th {
+        forms::from_buddhist_era(move_fields(kind), &mut body);
+    }
     if kind != Kind::Referral {
         body["schema"] = Value::String(format!("{}/1", kind.as_str()));
     }

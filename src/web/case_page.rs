@@ -14,7 +14,6 @@ use serde_json::Value;
 use super::content::content;
 use super::forms::{self, CONSENT, move_fields};
 use super::frame::{allowed, chrome, show, unavailable};
-use super::i18n::Words;
 use super::render::*;
 use super::visitor::{Page, with_cookies};
 use crate::app::AppError;
@@ -23,6 +22,7 @@ use crate::desk::auth::Action;
 use crate::desk::{ApiError, DeskState};
 use crate::domain::messages::Body;
 use crate::domain::sop::{self, Kind, Move};
+use crate::i18n::Words;
 
 pub fn router() -> Router<DeskState> {
     Router::new().route("/cases/{id}", get(case))
@@ -38,8 +38,10 @@ pub(super) struct Refused<'a> {
     /// The move kind, or `consent`.
     form: &'a str,
     values: &'a Value,
-    field: Option<&'a str>,
-    message: &'a str,
+    /// Each field at fault and its message.
+    errors: Vec<(String, String)>,
+    /// What no field of the form can show.
+    general: Option<String>,
 }
 
 fn size(len: i64) -> String {
@@ -135,40 +137,32 @@ async fn case_view(
         if !possible {
             continue;
         }
-        let (values, error) = match &refused_form {
-            Some(r) if r.form == kind.as_str() => {
-                (r.values.clone(), r.field.map(|f| (f, r.message)))
-            }
-            _ => (Value::Null, None),
+        let (values, errors) = match &refused_form {
+            Some(r) if r.form == kind.as_str() => (r.values.clone(), r.errors.clone()),
+            _ => (Value::Null, Vec::new()),
         };
         moves.push(MoveForm {
             kind: kind.as_str().to_owned(),
             label: w.opt("kind", kind.as_str()),
-            fields: field_views(&w, move_fields(kind), &values, error),
+            fields: field_views(
+                &w,
+                move_fields(kind),
+                &values,
+                &errors,
+                &crate::domain::fields::of(kind),
+            ),
             open: refused_form
                 .as_ref()
                 .is_some_and(|r| r.form == kind.as_str()),
             carries: Body::may_carry(kind) && !view.attachments.is_empty(),
         });
     }
-    let (consent_values, consent_error) = match &refused_form {
-        Some(r) if r.form == "consent" => (r.values.clone(), r.field.map(|f| (f, r.message))),
-        _ => (Value::Null, None),
+    let (consent_values, consent_errors) = match &refused_form {
+        Some(r) if r.form == "consent" => (r.values.clone(), r.errors.clone()),
+        _ => (Value::Null, Vec::new()),
     };
     // A refusal no field can show is shown above the forms.
-    let general = refused_form
-        .as_ref()
-        .filter(|r| {
-            r.field.is_none_or(|f| {
-                let fields = if r.form == "consent" {
-                    CONSENT
-                } else {
-                    Kind::parse(r.form).map(move_fields).unwrap_or(&[])
-                };
-                !fields.iter().any(|x| x.path == forms::form_path(f))
-            })
-        })
-        .map(|r| r.message.to_owned());
+    let general = refused_form.as_ref().and_then(|r| r.general.clone());
     let names: Vec<AttachmentView> = view
         .attachments
         .iter()
@@ -254,7 +248,13 @@ async fn case_view(
         attachments: names,
         timeline,
         moves,
-        consent_form: field_views(&w, CONSENT, &consent_values, consent_error),
+        consent_form: field_views(
+            &w,
+            CONSENT,
+            &consent_values,
+            &consent_errors,
+            crate::domain::fields::consent(),
+        ),
         grants: view
             .grants
             .iter()
@@ -315,24 +315,27 @@ pub(super) async fn refused_with(
     values: &Value,
     e: ApiError,
 ) -> Response {
-    let (field, message) = match &e {
-        ApiError::Invalid { field, message } => (Some(field.as_str()), message.clone()),
-        ApiError::Conflict(m) => (None, m.clone()),
+    let w = page.visitor.words;
+    let fields = if form == "consent" {
+        CONSENT
+    } else {
+        Kind::parse(form).map(move_fields).unwrap_or(&[])
+    };
+    let (errors, general) = match &e {
+        ApiError::Invalid(b) => super::frame::issues(&w, b, fields),
+        ApiError::Conflict(m) => (Vec::new(), Some(m.clone())),
         ApiError::NotFound => {
-            return refused(
-                &page.visitor.words,
-                StatusCode::NOT_FOUND,
-                "error.not_found",
-            );
+            return refused(&w, StatusCode::NOT_FOUND, "error.not_found");
         }
-        ApiError::TooLarge => (None, page.visitor.words.t("error.too_large").to_owned()),
-        other => return unavailable(&page.visitor.words, other),
+        ApiError::TooLarge => (Vec::new(), Some(w.t("error.too_large").to_owned())),
+        ApiError::Damaged => (Vec::new(), Some(w.t("error.damaged").to_owned())),
+        other => return unavailable(&w, other),
     };
     let r = Refused {
         form,
         values,
-        field,
-        message: &message,
+        errors,
+        general,
     };
     case_view(state, page, id, None, Some(r)).await
 }

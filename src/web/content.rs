@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::i18n::Words;
+use crate::i18n::Words;
 
 /// One labelled value.
 pub struct Row {
@@ -210,7 +210,7 @@ pub fn content(w: &Words, kind: &str, body: &Value, order: &[&str]) -> Content {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::i18n::Lang;
+    use crate::i18n::Lang;
 
     #[test]
     fn a_plan_reads_in_each_language() {

@@ -41,81 +41,10 @@ const fn f(path: &'static str, input: Input) -> Field {
     Field { path, input }
 }
 
-pub const PLACEMENTS: &[&str] = &["family", "shelter", "other"];
-pub const CROSSINGS: &[&str] = &[
-    "nong_khai_vientiane",
-    "mukdahan_savannakhet",
-    "nakhon_phanom_thakhek",
-    "chiang_khong_houayxay",
-    "loei_xaignabouli",
-    "chong_mek_vangtao",
-    "bueng_kan_paksan",
-    "other",
-];
-pub const CLOSURES: &[&str] = &["reintegrated", "lost_to_follow_up", "other"];
-pub const WITHDRAWALS: &[&str] = &["consent_withdrawn", "absconded", "deceased", "other"];
-pub const ARRANGEMENTS: &[&str] = &["video_link", "travel_with_escort", "declined"];
-pub const MILESTONES: &[&str] = &[
-    "complaint_filed",
-    "investigation",
-    "charges_filed",
-    "trial_scheduled",
-    "testimony_requested",
-    "testimony_given",
-    "verdict_convicted",
-    "verdict_acquitted",
-    "compensation_claimed",
-    "compensation_awarded",
-    "compensation_paid",
-    "appeal",
-    "prosecution_closed",
-];
-pub const GENDERS: &[&str] = &[
-    "Feminine",
-    "Masculine",
-    "TransgenderFeminine",
-    "TransgenderMasculine",
-    "NonConforming",
-    "NonSpecifiedUnknown",
-];
-pub const EXPLOITATION: &[&str] = &[
-    "ForcedLabour",
-    "SexualExploitation",
-    "ChildLabour",
-    "ForcedMarriage",
-    "Servitude",
-    "ForcedMilitaryByNonStateActors",
-    "OrganRemoval",
-    "ForcedBegging",
-    "ForcedAdoption",
-    "Surrogacy",
-    "Other",
-];
-pub const MEANS: &[&str] = &[
-    "DebtBondage",
-    "WithholdsDocuments",
-    "ThreatOfLawEnforcement",
-    "PhysicalAbuse",
-    "SexualAbuse",
-    "PsychologicalAbuse",
-    "RestrictsMovement",
-    "WithholdsWages",
-    "ThreatsToFamily",
-    "Substances",
-    "FalsePromises",
-    "Other",
-];
-pub const PROVINCES: &[&str] = &[
-    "LA-AT", "LA-BK", "LA-BL", "LA-CH", "LA-HO", "LA-KH", "LA-LM", "LA-LP", "LA-OU", "LA-PH",
-    "LA-SL", "LA-SV", "LA-VI", "LA-VT", "LA-XA", "LA-XE", "LA-XI", "LA-XS",
-];
-pub const PURPOSES: &[&str] = &[
-    "repatriation",
-    "family_tracing",
-    "health_information",
-    "legal_aid_sharing",
-];
-pub const LANGUAGES: &[&str] = &["lo", "th", "en"];
+pub use crate::domain::fields::{
+    ARRANGEMENTS, CLOSURES, CROSSINGS, EXPLOITATION, GENDERS, LANGUAGES, MEANS, MILESTONES,
+    PLACEMENTS, PROVINCES, PURPOSES, WITHDRAWALS,
+};
 
 use Input::*;
 
@@ -130,12 +59,17 @@ pub const REFERRAL: &[Field] = &[
     f("person.age_at_identification", Number),
     f("identity_documents.0.kind", Text),
     f("identity_documents.0.number", Text),
+    f("identity_documents.1.kind", Text),
+    f("identity_documents.1.number", Text),
     f("origin.province", Select(PROVINCES)),
     f("origin.district", Text),
     f("origin.village", Text),
     f("family_contacts.0.relation", Text),
     f("family_contacts.0.names.latin", Text),
     f("family_contacts.0.phone", Text),
+    f("family_contacts.1.relation", Text),
+    f("family_contacts.1.names.latin", Text),
+    f("family_contacts.1.phone", Text),
     f("exploitation.types", Multi(EXPLOITATION)),
     f("exploitation.means_of_control", Multi(MEANS)),
     f("exploitation.summary", Area),
@@ -384,6 +318,31 @@ pub fn first<'a>(posted: &'a Posted, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
+/// Dates typed in the Buddhist Era (a year from 2400: Thai users write 2552 for
+/// 2009) turned into the Common Era the body holds. Only for a Thai page: no
+/// real date of this case lies four centuries ahead.
+pub fn from_buddhist_era(fields: &[Field], body: &mut Value) {
+    for field in fields {
+        if !matches!(field.input, Date | DateTime) {
+            continue;
+        }
+        let at = value_at(body, field.path);
+        let Some(text) = at.as_str() else { continue };
+        let Some((year, rest)) = text.split_once('-') else {
+            continue;
+        };
+        if let Ok(y) = year.parse::<i32>()
+            && y >= 2400
+        {
+            set_path(
+                body,
+                field.path,
+                Value::String(format!("{:04}-{rest}", y - 543)),
+            );
+        }
+    }
+}
+
 /// The body a form describes. Empty fields are left out, so a missing required
 /// field is named by the body's own validation.
 pub fn body_of(fields: &[Field], posted: &Posted) -> Value {
@@ -426,7 +385,21 @@ pub fn body_of(fields: &[Field], posted: &Posted) -> Value {
             set_path(&mut body, field.path, v);
         }
     }
+    drop_empty_items(&mut body);
     body
+}
+
+/// A list item left blank (the second family contact not filled in) is not an
+/// item: dropped, so the next one takes its place.
+fn drop_empty_items(v: &mut Value) {
+    match v {
+        Value::Object(map) => map.values_mut().for_each(drop_empty_items),
+        Value::Array(items) => {
+            items.retain(|i| !matches!(i, Value::Object(m) if m.is_empty()));
+            items.iter_mut().for_each(drop_empty_items);
+        }
+        _ => {}
+    }
 }
 
 /// `2026-12-12T09:30` (a browser's datetime-local) → RFC 3339 at UTC+7.

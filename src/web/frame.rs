@@ -5,10 +5,10 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::i18n::Words;
 use super::render::*;
 use super::visitor::{Page, with_cookies};
 use crate::desk::auth::Action;
+use crate::i18n::Words;
 
 /// The frame of a page for a signed-in user.
 pub fn chrome(page: &Page, here: &str, title_key: &str) -> Chrome {
@@ -44,4 +44,30 @@ pub fn allowed(page: &Page, action: Action) -> Result<(), Response> {
 pub fn unavailable(w: &Words, e: impl std::fmt::Display) -> Response {
     tracing::warn!(error = %e, "a page could not reach the database");
     refused(w, StatusCode::SERVICE_UNAVAILABLE, "error.unavailable")
+}
+
+/// A refusal as a form shows it: each field at fault with its message in the
+/// reader's language, and what no field of `fields` can show, above the form.
+pub fn issues(
+    w: &Words,
+    e: &crate::domain::BodyError,
+    fields: &[super::forms::Field],
+) -> (Vec<(String, String)>, Option<String>) {
+    let each: Vec<(String, String)> = e
+        .each()
+        .map(|i| {
+            let key = format!("error.{}", i.code);
+            let message = match w.t(&key) {
+                t if t != key => t.to_owned(),
+                _ => i.message.clone(),
+            };
+            (i.field.clone(), message)
+        })
+        .collect();
+    let general: Vec<String> = each
+        .iter()
+        .filter(|(f, _)| !fields.iter().any(|x| x.path == super::forms::form_path(f)))
+        .map(|(_, m)| m.clone())
+        .collect();
+    (each, (!general.is_empty()).then(|| general.join(" ")))
 }

@@ -13,7 +13,6 @@ mod case_page;
 mod content;
 pub mod forms;
 mod frame;
-pub mod i18n;
 mod pages;
 mod render;
 mod sign_in;
@@ -24,11 +23,16 @@ use axum::Router;
 use crate::desk::DeskState;
 pub use visitor::{Page, Visitor};
 
-/// Every page route.
-pub fn router() -> Router<DeskState> {
+/// Every page route, with the forms kept across a sign-in.
+pub fn router(state: DeskState) -> Router {
     pages::router()
         .merge(sign_in::router())
         .merge(admin::router())
         .merge(case_page::router())
         .merge(case_forms::router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            visitor::hold_forms_across_sign_in,
+        ))
+        .with_state(state)
 }

@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use super::forms::{self, REFERRAL, first, posted};
 use super::frame::{allowed, chrome, show, unavailable};
-use super::i18n::Words;
 use super::render::*;
 use super::visitor::{Page, with_cookies};
 use crate::app::case_view::{self, Which};
@@ -20,12 +19,14 @@ use crate::app::peers::{self, PeerRow};
 use crate::desk::auth::Action;
 use crate::desk::{ApiError, DeskState};
 use crate::domain::policy::{Start, start};
+use crate::i18n::Words;
 
 pub fn router() -> Router<DeskState> {
     Router::new()
         .route("/", get(home))
         .route("/cases", get(cases))
         .route("/cases/new", get(new_case_form).post(new_case))
+        .route("/cases/{id}/edit", get(edit_form).post(edit_case))
         .route("/prosecution", get(board))
         .route("/static/style.css", get(style))
         .route("/static/upload.js", get(script))
@@ -136,20 +137,40 @@ async fn new_case_page(
     page: &Page,
     values: &Value,
     home: &str,
-    error: Option<(&str, &str)>,
+    error: Option<&crate::domain::BodyError>,
+) -> Response {
+    referral_page(state, page, "/cases/new", values, home, error).await
+}
+
+/// The referral form: a new draft (`/cases/new`) or a draft being edited.
+async fn referral_page(
+    state: &DeskState,
+    page: &Page,
+    action: &str,
+    values: &Value,
+    home: &str,
+    error: Option<&crate::domain::BodyError>,
 ) -> Response {
     let w = page.visitor.words;
     let peers = match peers::list(&state.node).await {
         Ok(p) => p,
         Err(e) => return unavailable(&w, e),
     };
-    let general = error
-        .filter(|(f, _)| !REFERRAL.iter().any(|x| x.path == forms::form_path(f)))
-        .map(|(_, m)| m.to_owned());
+    let (errors, general) = match error {
+        Some(e) => super::frame::issues(&w, e, REFERRAL),
+        None => (Vec::new(), None),
+    };
+    let specs = crate::domain::fields::of(crate::domain::sop::Kind::Referral);
+    let title = if action == "/cases/new" {
+        "new.title"
+    } else {
+        "edit.title"
+    };
     let t = NewCasePage {
-        c: chrome(page, "/cases/new", "new.title"),
+        c: chrome(page, action, title),
+        action: action.to_owned(),
         peers: peer_options(&w, peers, home),
-        fields: field_views(&w, REFERRAL, values, error),
+        fields: field_views(&w, REFERRAL, values, &errors, &specs),
         error: general,
     };
     let status = if error.is_some() {
@@ -160,12 +181,49 @@ async fn new_case_page(
     show(page, status, &t)
 }
 
-/// GET /cases/new: the referral form.
-async fn new_case_form(State(state): State<DeskState>, page: Page) -> Response {
+/// GET /cases/new: the referral form (filled as it was, when it was posted after
+/// the session had ended).
+async fn new_case_form(
+    State(state): State<DeskState>,
+    page: Page,
+    headers: axum::http::HeaderMap,
+) -> Response {
     if let Err(r) = allowed(&page, Action::Move) {
         return r;
     }
+    if let Some((values, home)) = restored(&state, &page, &headers, "/cases/new").await {
+        let response = referral_page(&state, &page, "/cases/new", &values, &home, None).await;
+        return kept_notice_sent(&state, response);
+    }
     new_case_page(&state, &page, &Value::Null, "", None).await
+}
+
+/// A referral form kept while its user signed in again, as a body and a home node.
+async fn restored(
+    state: &DeskState,
+    page: &Page,
+    headers: &axum::http::HeaderMap,
+    path: &str,
+) -> Option<(Value, String)> {
+    let pairs = super::visitor::held_form(state, headers, &page.user.username, path).await?;
+    let form = posted(pairs);
+    let mut body = forms::body_of(REFERRAL, &form);
+    if page.visitor.words.lang == crate::i18n::Lang::Th {
+        forms::from_buddhist_era(REFERRAL, &mut body);
+    }
+    Some((body, first(&form, "home_node").to_owned()))
+}
+
+/// A restored form's page: the kept form is forgotten by the browser too.
+fn kept_notice_sent(state: &DeskState, mut response: Response) -> Response {
+    if let Some(v) =
+        super::visitor::set_cookie(super::visitor::HELD_COOKIE, "", state.secure_cookies, true)
+    {
+        response
+            .headers_mut()
+            .append(axum::http::header::SET_COOKIE, v);
+    }
+    response
 }
 
 /// POST /cases/new: a draft, then its page (consent, attachments, send).
@@ -182,6 +240,9 @@ async fn new_case(
         return r;
     }
     let mut body = forms::body_of(REFERRAL, &form);
+    if page.visitor.words.lang == crate::i18n::Lang::Th {
+        forms::from_buddhist_era(REFERRAL, &mut body);
+    }
     body["schema"] = Value::String("referral/1".into());
     let home = first(&form, "home_node").to_owned();
     let created = crate::app::cases::create_draft(
@@ -197,13 +258,101 @@ async fn new_case(
             &page.visitor,
             Redirect::to(&format!("/cases/{id}?notice=drafted")).into_response(),
         ),
-        Err(ApiError::Invalid { field, message }) => {
-            new_case_page(&state, &page, &body, &home, Some((&field, &message))).await
-        }
+        Err(ApiError::Invalid(e)) => new_case_page(&state, &page, &body, &home, Some(&e)).await,
         Err(ApiError::Conflict(m)) => {
-            new_case_page(&state, &page, &body, &home, Some(("home_node", &m))).await
+            let e = crate::domain::BodyError::new("home_node", m);
+            new_case_page(&state, &page, &body, &home, Some(&e)).await
         }
         Err(e) => unavailable(&page.visitor.words, e),
+    }
+}
+
+/// GET /cases/{id}/edit: the draft's referral in the form, to change.
+async fn edit_form(
+    State(state): State<DeskState>,
+    page: Page,
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(r) = allowed(&page, Action::Move) {
+        return r;
+    }
+    let w = page.visitor.words;
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return refused(&w, StatusCode::NOT_FOUND, "error.not_found");
+    };
+    let view = match crate::app::case_view::open(
+        &state.node,
+        &page.user.username,
+        id,
+        "file (edit)",
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(crate::app::AppError::NotFound) => {
+            return refused(&w, StatusCode::NOT_FOUND, "error.not_found");
+        }
+        Err(e) => return unavailable(&w, e),
+    };
+    let action = format!("/cases/{id}/edit");
+    if let Some((values, home)) = restored(&state, &page, &headers, &action).await {
+        let response = referral_page(&state, &page, &action, &values, &home, None).await;
+        return kept_notice_sent(&state, response);
+    }
+    let file = view.file.unwrap_or(Value::Null);
+    referral_page(&state, &page, &action, &file, &view.summary.home_node, None).await
+}
+
+/// POST /cases/{id}/edit: the draft's referral replaced, then its page.
+async fn edit_case(
+    State(state): State<DeskState>,
+    page: Page,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = allowed(&page, Action::Move) {
+        return r;
+    }
+    let form = posted(pairs);
+    if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
+        return r;
+    }
+    let w = page.visitor.words;
+    let Ok(id) = uuid::Uuid::parse_str(&id) else {
+        return refused(&w, StatusCode::NOT_FOUND, "error.not_found");
+    };
+    let mut body = forms::body_of(REFERRAL, &form);
+    if w.lang == crate::i18n::Lang::Th {
+        forms::from_buddhist_era(REFERRAL, &mut body);
+    }
+    body["schema"] = Value::String("referral/1".into());
+    let home = first(&form, "home_node").to_owned();
+    let now = time::OffsetDateTime::now_utc();
+    let edited = crate::app::cases::edit_draft(
+        &state.node,
+        &page.user.username,
+        id,
+        Some(&home),
+        &body,
+        now,
+    )
+    .await;
+    let action = format!("/cases/{id}/edit");
+    match edited.map_err(ApiError::from) {
+        Ok(()) => with_cookies(
+            &page.visitor,
+            Redirect::to(&format!("/cases/{id}?notice=edited")).into_response(),
+        ),
+        Err(ApiError::Invalid(e)) => {
+            referral_page(&state, &page, &action, &body, &home, Some(&e)).await
+        }
+        Err(ApiError::Conflict(m)) => {
+            let e = crate::domain::BodyError::new("home_node", m);
+            referral_page(&state, &page, &action, &body, &home, Some(&e)).await
+        }
+        Err(ApiError::NotFound) => refused(&w, StatusCode::NOT_FOUND, "error.not_found"),
+        Err(e) => unavailable(&w, e),
     }
 }
 

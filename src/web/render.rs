@@ -6,9 +6,9 @@ use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 
 use super::forms::{Field, Input};
-use super::i18n::Words;
 use crate::desk::auth::SignedInUser;
 use crate::domain::policy::{Action, allows};
+use crate::i18n::Words;
 
 /// What every page shows around its content.
 pub struct Chrome {
@@ -52,6 +52,8 @@ pub struct FieldView {
     pub checked: bool,
     pub options: Vec<OptView>,
     pub error: Option<String>,
+    /// Must be filled (marked before the user submits).
+    pub required: bool,
 }
 
 pub struct OptView {
@@ -62,6 +64,11 @@ pub struct OptView {
 
 /// Which vocabulary a select's values come from (for their translated names).
 fn vocabulary(path: &str) -> &'static str {
+    match path {
+        "exploitation.types" => return "exploitation",
+        "exploitation.means_of_control" => return "means",
+        _ => {}
+    }
     match path.rsplit('.').next().unwrap_or(path) {
         "gender" => "gender",
         "point" => "crossing",
@@ -82,7 +89,8 @@ pub fn field_views(
     w: &Words,
     fields: &[Field],
     values: &Value,
-    error: Option<(&str, &str)>,
+    errors: &[(String, String)],
+    specs: &[crate::domain::fields::Spec],
 ) -> Vec<FieldView> {
     fields
         .iter()
@@ -133,17 +141,44 @@ pub fn field_views(
             };
             FieldView {
                 name: f.path.to_owned(),
-                label: w.t(&format!("field.{}", f.path)).to_owned(),
+                label: field_label(w, f),
                 kind,
                 checked: v == Value::Bool(true),
                 value,
                 options,
-                error: error
-                    .filter(|(field, _)| super::forms::form_path(field) == f.path)
+                error: errors
+                    .iter()
+                    .find(|(field, _)| super::forms::form_path(field) == f.path)
                     .map(|(_, m)| m.to_owned()),
+                required: crate::domain::fields::is_required(specs, f.path),
             }
         })
         .collect()
+}
+
+/// A field's label: `field.<path>`, the second item of a list as the first's
+/// label with "(2)"; a date states its calendar.
+fn field_label(w: &Words, f: &Field) -> String {
+    let mut index = None;
+    let zeroed: Vec<&str> = f
+        .path
+        .split('.')
+        .map(|s| match s.parse::<usize>() {
+            Ok(i) => {
+                index = Some(i);
+                "0"
+            }
+            Err(_) => s,
+        })
+        .collect();
+    let mut label = w.t(&format!("field.{}", zeroed.join("."))).to_owned();
+    if let Some(i) = index.filter(|i| *i > 0) {
+        label = format!("{label} ({})", i + 1);
+    }
+    if matches!(f.input, Input::Date | Input::DateTime) {
+        label = format!("{label} {}", w.t("field.calendar"));
+    }
+    label
 }
 
 /// Renders a template as a page, or a plain 500 if a template fails.
@@ -335,6 +370,8 @@ pub struct CasePage {
 #[template(path = "new_case.html")]
 pub struct NewCasePage {
     pub c: Chrome,
+    /// `/cases/new`, or `/cases/{id}/edit` for a draft.
+    pub action: String,
     pub peers: Vec<OptView>,
     pub fields: Vec<FieldView>,
     pub error: Option<String>,

@@ -22,6 +22,7 @@ pub fn router() -> Router<DeskState> {
     Router::new()
         .route("/sign-in", get(sign_in_form).post(sign_in))
         .route("/sign-out", post(sign_out))
+        .route("/session/alive", get(alive))
 }
 
 /// A local path to return to after signing in (never another site).
@@ -122,6 +123,11 @@ async fn sign_in(
             response
         }
         Err(ApiError::Locked(until)) => {
+            // The time the lock ends, in the reader's calendar and zone.
+            let until =
+                time::OffsetDateTime::parse(&until, &time::format_description::well_known::Rfc3339)
+                    .map(|t| w.when(crate::domain::millis(t)))
+                    .unwrap_or(until);
             let message = format!("{} {until}", w.t("signin.locked"));
             sign_in_page(&visitor, &next, &username, Some(message))
         }
@@ -130,6 +136,12 @@ async fn sign_in(
         }
         Err(e) => unavailable(&w, e),
     }
+}
+
+/// GET /session/alive: nothing but the session renewed (a page being typed in
+/// calls it, so the session does not end under the typing).
+async fn alive(page: super::visitor::Page) -> Response {
+    with_cookies(&page.visitor, StatusCode::NO_CONTENT.into_response())
 }
 
 /// POST /sign-out: the session ends at once.

@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::i18n::{Lang, Words};
 use crate::desk::DeskState;
 use crate::desk::auth::{SignedInUser, authenticate};
+use crate::i18n::{Lang, Words};
 
 pub const SESSION_COOKIE: &str = "mittaphap_session";
 pub const LANG_COOKIE: &str = "mittaphap_lang";
@@ -215,4 +215,83 @@ pub fn with_cookies(visitor: &Visitor, mut response: Response) -> Response {
         headers.append(SET_COOKIE, v);
     }
     response
+}
+
+/// The cookie naming a form kept while its user signs in again.
+pub const HELD_COOKIE: &str = "mittaphap_held";
+
+/// Where a kept form is given back: the referral forms.
+fn keeps_forms(path: &str) -> bool {
+    path == "/cases/new"
+        || path
+            .strip_prefix("/cases/")
+            .and_then(|p| p.strip_suffix("/edit"))
+            .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok())
+}
+
+/// A referral form posted after its session ended is not lost: its fields are
+/// sealed and kept for the user whose session it was, and the browser is sent to
+/// sign in, then back to the form, filled as it was.
+pub async fn hold_forms_across_sign_in(
+    axum::extract::State(state): axum::extract::State<DeskState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    let is_form = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if req.method() != axum::http::Method::POST || !is_form || !keeps_forms(&path) {
+        return next.run(req).await;
+    }
+    let Some(token) = cookie_in(req.headers(), SESSION_COOKIE) else {
+        return next.run(req).await;
+    };
+    if authenticate(&state, &token).await.is_ok() {
+        return next.run(req).await;
+    }
+    let Some(username) = state.tokens.owner(&token) else {
+        return next.run(req).await;
+    };
+    let Ok(bytes) = axum::body::to_bytes(req.into_body(), 1 << 20).await else {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    };
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&bytes)
+        .filter(|(k, _)| k != "csrf")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let now = time::OffsetDateTime::now_utc();
+    let id = match crate::app::held::hold(&state.node, &username, &path, &pairs, now).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(error = %e, "a form could not be kept across sign-in");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let to = format!(
+        "/sign-in?next={}",
+        url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>()
+    );
+    let mut response = Redirect::to(&to).into_response();
+    if let Some(v) = set_cookie(HELD_COOKIE, &id, state.secure_cookies, false) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+    response
+}
+
+/// The form kept for this user at `path`, if the browser holds one: its fields,
+/// given back once.
+pub async fn held_form(
+    state: &DeskState,
+    headers: &axum::http::HeaderMap,
+    username: &str,
+    path: &str,
+) -> Option<Vec<(String, String)>> {
+    let id = cookie_in(headers, HELD_COOKIE)?;
+    match crate::app::held::take(&state.node, username, &id).await {
+        Ok(Some((held_at, pairs))) if held_at == path => Some(pairs),
+        _ => None,
+    }
 }

@@ -132,7 +132,7 @@ async fn full_return(backend: Backend) {
     )
     .await;
     step(&la, &th, case, "verification", json!({"identity_confirmed": true, "family_traced": true, "family_assessment": "Safe", "placement": "family"}), "verified").await;
-    let plan = json!({"date": "2026-12-10", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two staff", "travel_document": "CI"});
+    let plan = json!({"date": "2030-12-10", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two staff", "travel_document": "CI"});
     step(
         &th,
         &la,
@@ -148,13 +148,13 @@ async fn full_return(backend: Backend) {
         &th,
         case,
         "return_counterproposal",
-        json!({"date": "2026-12-12", "reason": "Team away on the 10th"}),
+        json!({"date": "2030-12-12", "reason": "Team away on the 10th"}),
         "return_planned",
     )
     .await;
     assert_eq!(status(&th, case).await.1.as_deref(), Some("host"));
     let mut plan2 = plan.clone();
-    plan2["date"] = json!("2026-12-12");
+    plan2["date"] = json!("2030-12-12");
     step(&th, &la, case, "return_plan", plan2, "return_planned").await;
     step(
         &la,
@@ -174,13 +174,13 @@ async fn full_return(backend: Backend) {
         "return_confirmed",
     )
     .await;
-    step(&th, &la, case, "handover", json!({"at": "2026-12-12T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two staff", "record": "Form 7"}), "handed_over").await;
+    step(&th, &la, case, "handover", json!({"at": "2030-12-12T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two staff", "record": "Form 7"}), "handed_over").await;
     step(
         &la,
         &th,
         case,
         "reception",
-        json!({"at": "2026-12-12T11:00:00+07:00", "transit_centre": "Vientiane"}),
+        json!({"at": "2030-12-12T11:00:00+07:00", "transit_centre": "Vientiane"}),
         "received",
     )
     .await;
@@ -346,7 +346,7 @@ async fn decline_out_of_turn_and_bad_bodies(backend: Backend) {
     // Out of turn: it is the home side's turn.
     let plan = body(
         "return_plan",
-        json!({"date": "2026-12-10", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "x", "travel_document": "y"}),
+        json!({"date": "2030-12-10", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "x", "travel_document": "y"}),
     );
     match make_move(&th, "tester", case, "return_plan", &plan, now).await {
         Err(CaseError::Refused(r)) => assert!(r.to_string().contains("home's turn"), "{r}"),

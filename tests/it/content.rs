@@ -149,7 +149,7 @@ async fn every_move_reads_on_the_other_side(backend: Backend) {
     // Every kind of move, each side in turn; what was sent, by whom.
     let plan = body(
         "return_plan",
-        json!({"date": "2026-12-15", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "Two MSDHS staff", "travel_document": "Certificate of identity CI-2231", "needs_on_arrival": "Wheelchair"}),
+        json!({"date": "2030-12-15", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "Two MSDHS staff", "travel_document": "Certificate of identity CI-2231", "needs_on_arrival": "Wheelchair"}),
     );
     let moves: Vec<(bool, &str, Value)> = vec![
         (
@@ -182,7 +182,7 @@ async fn every_move_reads_on_the_other_side(backend: Backend) {
             "return_counterproposal",
             body(
                 "return_counterproposal",
-                json!({"date": "2026-12-17", "crossing": {"point": "nong_khai_vientiane"}, "reason": "Reception team in Savannakhet on the 15th"}),
+                json!({"date": "2030-12-17", "crossing": {"point": "nong_khai_vientiane"}, "reason": "Reception team in Savannakhet on the 15th"}),
             ),
         ),
         (
@@ -198,7 +198,7 @@ async fn every_move_reads_on_the_other_side(backend: Backend) {
             "return_plan",
             body(
                 "return_plan",
-                json!({"date": "2026-12-17", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two MSDHS staff", "travel_document": "Certificate of identity CI-2231"}),
+                json!({"date": "2030-12-17", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two MSDHS staff", "travel_document": "Certificate of identity CI-2231"}),
             ),
         ),
         (
@@ -253,7 +253,7 @@ async fn every_move_reads_on_the_other_side(backend: Backend) {
     let doc = added["id"].as_str().unwrap().to_owned();
     let handover = body(
         "handover",
-        json!({"at": "2026-12-17T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two MSDHS staff, two LWU staff", "record": "Form 7, signed", "attachments": [doc]}),
+        json!({"at": "2030-12-17T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two MSDHS staff, two LWU staff", "record": "Form 7, signed", "attachments": [doc]}),
     );
     step(&thai, &lao, &case, "handover", &handover).await;
     sent.push((true, "handover".into(), handover));
@@ -263,7 +263,7 @@ async fn every_move_reads_on_the_other_side(backend: Backend) {
             "reception",
             body(
                 "reception",
-                json!({"at": "2026-12-17T11:00:00+07:00", "transit_centre": "Vientiane transit centre"}),
+                json!({"at": "2030-12-17T11:00:00+07:00", "transit_centre": "Vientiane transit centre"}),
             ),
         ),
         (

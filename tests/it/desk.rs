@@ -227,7 +227,7 @@ async fn desk_api(backend: Backend) {
     );
 
     // Out of turn: 409, nothing sent. Wrong type: 422 with the field.
-    let plan = json!({"kind": "return_plan", "body": {"schema": "return_plan/1", "date": "2026-12-10", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "x", "travel_document": "y"}});
+    let plan = json!({"kind": "return_plan", "body": {"schema": "return_plan/1", "date": "2030-12-10", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "x", "travel_document": "y"}});
     let (status, body) = thd
         .post(&token, &format!("/api/v1/cases/{case}/messages"), &plan)
         .await;
@@ -780,7 +780,7 @@ async fn declines_and_withdrawals_over_the_api(backend: Backend) {
         "verified",
     )
     .await;
-    let plan = json!({"date": "2026-12-10", "crossing": {"point": "mukdahan_savannakhet"}, "escorts": "x", "travel_document": "y"});
+    let plan = json!({"date": "2030-12-10", "crossing": {"point": "mukdahan_savannakhet"}, "escorts": "x", "travel_document": "y"});
     step(case.clone(), 0, "return_plan", plan, "return_planned").await;
     step(
         case.clone(),
@@ -799,7 +799,7 @@ async fn declines_and_withdrawals_over_the_api(backend: Backend) {
     )
     .await;
     // After a withdrawal nothing moves the return any more.
-    let handover = json!({"kind": "handover", "body": {"schema": "handover/1", "at": "2026-12-10T09:00:00+07:00", "crossing": {"point": "mukdahan_savannakhet"}, "escorts": "x", "record": "y"}});
+    let handover = json!({"kind": "handover", "body": {"schema": "handover/1", "at": "2030-12-10T09:00:00+07:00", "crossing": {"point": "mukdahan_savannakhet"}, "escorts": "x", "record": "y"}});
     assert_eq!(
         thd.post(&t_th, &format!("/api/v1/cases/{case}/messages"), &handover)
             .await

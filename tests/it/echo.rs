@@ -165,7 +165,7 @@ async fn the_desk_never_repeats_a_value() {
     // Every field of every body, in turn.
     let moves = [
         json!({"kind": "note", "body": {"schema": "note/1", "text": "x"}}),
-        json!({"kind": "return_plan", "body": {"schema": "return_plan/1", "date": "2026-12-15", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "x", "travel_document": "x"}}),
+        json!({"kind": "return_plan", "body": {"schema": "return_plan/1", "date": "2030-12-15", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "x", "travel_document": "x"}}),
         json!({"kind": "withdrawal", "body": {"schema": "withdrawal/1", "reason": "absconded"}}),
         json!({"kind": "prosecution_update", "body": {"schema": "prosecution_update/1", "milestone": "charges_filed", "date": "2026-12-01", "charges": ["s.6"]}}),
     ];

@@ -215,8 +215,8 @@ fn parsers_survive_hostile_input() {
     let bodies: Vec<Vec<u8>> = [
         crate::cases::referral(),
         json!({"schema": "verification/1", "identity_confirmed": true, "family_traced": true, "family_assessment": "ok", "placement": "family"}),
-        json!({"schema": "return_plan/1", "date": "2026-12-10", "crossing": {"point": "other", "other": "Boat"}, "escorts": "Two", "travel_document": "CI", "needs_on_arrival": "x"}),
-        json!({"schema": "handover/1", "at": "2026-12-12T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two", "record": "Signed"}),
+        json!({"schema": "return_plan/1", "date": "2030-12-10", "crossing": {"point": "other", "other": "Boat"}, "escorts": "Two", "travel_document": "CI", "needs_on_arrival": "x"}),
+        json!({"schema": "handover/1", "at": "2030-12-12T09:30:00+07:00", "crossing": {"point": "nong_khai_vientiane"}, "escorts": "Two", "record": "Signed"}),
         json!({"schema": "prosecution_update/1", "milestone": "compensation_claimed", "date": "2026-11-20", "amount_thb": 250000, "charges": ["s.6"], "next_hearing": "2027-01-01"}),
         json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "Shelter social worker"}),
     ]

@@ -15,6 +15,7 @@ mod echo;
 mod exchange;
 mod faults;
 mod federation_door;
+mod forms;
 mod fuzz;
 mod init;
 mod multiprocess;

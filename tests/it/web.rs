@@ -13,16 +13,16 @@ use crate::exchange::pair;
 use crate::helpers::{Backend, Databases, tls_provider, wait_for};
 use mittaphap::app::moves::make_move;
 
-const PASSWORD: &str = "a long password for tests";
+pub const PASSWORD: &str = "a long password for tests";
 
 /// A form body, as a browser sends it.
-fn encode<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+pub fn encode<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
     url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
         .finish()
 }
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -40,7 +40,7 @@ fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 /// Signs in through the page and returns the session cookie's `name=value`.
-async fn page_sign_in(http: &reqwest::Client, base: &str, user: &str) -> String {
+pub async fn page_sign_in(http: &reqwest::Client, base: &str, user: &str) -> String {
     let r = http.get(format!("{base}/sign-in")).send().await.unwrap();
     let pre_cookie = set_cookie(&r, "mittaphap_pre").unwrap();
     assert!(pre_cookie.contains("HttpOnly") && pre_cookie.contains("SameSite=Strict"));
@@ -609,7 +609,7 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
         .await
         .unwrap();
     wait_for(&th.events.accepted, 2, "the verification at the Thai node").await;
-    let plan = json!({"schema": "return_plan/1", "date": "2026-12-15", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "Two MSDHS staff", "travel_document": "Certificate of identity CI-2231", "needs_on_arrival": "Wheelchair at the bridge"});
+    let plan = json!({"schema": "return_plan/1", "date": "2030-12-15", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "Two MSDHS staff", "travel_document": "Certificate of identity CI-2231", "needs_on_arrival": "Wheelchair at the bridge"});
     make_move(&th, "somchai", case, "return_plan", &plan, now)
         .await
         .unwrap();
@@ -623,7 +623,7 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
         .unwrap();
     let page = b.source().await;
     for (what, text) in [
-        ("the plan's date", "2026-12-15"),
+        ("the plan's date", "2030-12-15"),
         ("the crossing, in Lao", "ຊ່ອງເມັກ – ວັງເຕົ່າ"),
         ("the escorts", "Two MSDHS staff"),
         ("the travel document", "Certificate of identity CI-2231"),
@@ -642,7 +642,7 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
 
     // The Lao side proposes another date and writes a note; the Thai officer
     // reads both, dates in the Buddhist Era.
-    let counter = json!({"schema": "return_counterproposal/1", "date": "2026-12-17", "reason": "Reception team in Savannakhet on the 15th"});
+    let counter = json!({"schema": "return_counterproposal/1", "date": "2030-12-17", "reason": "Reception team in Savannakhet on the 15th"});
     make_move(&la, "keo", case, "return_counterproposal", &counter, now)
         .await
         .unwrap();
@@ -657,7 +657,7 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
         .unwrap();
     let page = b.source().await;
     for (what, text) in [
-        ("the proposed date, Buddhist Era", "17/12/2569"),
+        ("the proposed date, Buddhist Era", "17/12/2573"),
         ("the reason", "Reception team in Savannakhet on the 15th"),
         ("the note", "Mother will wait at the Vangtao checkpoint"),
         ("the plan in force, in Thai", "แผนที่ใช้อยู่"),
@@ -665,6 +665,48 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
         assert!(page.contains(text), "{what} on the Thai case page");
     }
     b.shot("th-case-plan").await;
+
+    // On a phone (360 px wide) no page scrolls sideways, in any language.
+    b.client.set_window_size(360, 780).await.unwrap();
+    for lang in ["th", "lo", "en"] {
+        for path in [
+            format!("/cases/{case_id}"),
+            "/cases/new".to_owned(),
+            "/cases?filter=inbox".to_owned(),
+        ] {
+            b.client
+                .goto(&format!(
+                    "{th_base}{path}{}lang={lang}",
+                    if path.contains('?') { "&" } else { "?" }
+                ))
+                .await
+                .unwrap();
+            let width = b
+                .client
+                .execute("return document.documentElement.scrollWidth", vec![])
+                .await
+                .unwrap();
+            let viewport = b
+                .client
+                .execute("return window.innerWidth", vec![])
+                .await
+                .unwrap();
+            assert!(
+                width.as_u64().unwrap() <= viewport.as_u64().unwrap().max(360),
+                "{path} in {lang} is {width} px wide at {viewport} px"
+            );
+        }
+    }
+    b.client
+        .goto(&format!("{th_base}/cases/{case_id}?lang=th"))
+        .await
+        .unwrap();
+    b.shot("th-case-phone").await;
+    b.client.set_window_size(1100, 1300).await.unwrap();
+    b.client
+        .goto(&format!("{th_base}/cases/{case_id}"))
+        .await
+        .unwrap();
 
     // Legal aid: granted on the case page, then the lawyer's board; the case
     // page itself is refused.

@@ -54,9 +54,9 @@ impl Lang {
 }
 
 const SOURCES: [(Lang, &str); 3] = [
-    (Lang::En, include_str!("../../locales/en.toml")),
-    (Lang::Th, include_str!("../../locales/th.toml")),
-    (Lang::Lo, include_str!("../../locales/lo.toml")),
+    (Lang::En, include_str!("../locales/en.toml")),
+    (Lang::Th, include_str!("../locales/th.toml")),
+    (Lang::Lo, include_str!("../locales/lo.toml")),
 ];
 
 type Catalogs = HashMap<Lang, HashMap<String, String>>;
@@ -161,6 +161,48 @@ mod tests {
             }
             assert_eq!(c.len(), en.len(), "{} has keys English lacks", lang.code());
         }
+    }
+
+    /// Every code a person may see has a name in each language.
+    #[test]
+    fn every_code_has_a_name_in_every_language() {
+        use crate::domain::fields::*;
+        let lists: [(&str, &[&str]); 12] = [
+            ("gender", GENDERS),
+            ("exploitation", EXPLOITATION),
+            ("means", MEANS),
+            ("placement", PLACEMENTS),
+            ("closure", CLOSURES),
+            ("withdrawal", WITHDRAWALS),
+            ("arrangement", ARRANGEMENTS),
+            ("milestone", MILESTONES),
+            ("crossing", CROSSINGS),
+            ("province", PROVINCES),
+            ("purpose", PURPOSES),
+            ("language", LANGUAGES),
+        ];
+        let mut missing = Vec::new();
+        for lang in Lang::ALL {
+            let c = &catalogs()[&lang];
+            for (prefix, codes) in lists {
+                for code in codes {
+                    let key = format!("{prefix}.{code}");
+                    if !c.contains_key(&key) {
+                        missing.push(format!("{key} ({})", lang.code()));
+                    }
+                }
+            }
+            for kind in crate::domain::sop::Kind::ALL {
+                for prefix in ["kind", "moved"] {
+                    let key = format!("{prefix}.{}", kind.as_str());
+                    if !c.contains_key(&key) {
+                        missing.push(format!("{key} ({})", lang.code()));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "codes without a name: {missing:?}");
+        assert_eq!(PROVINCES.len(), 18 + 78, "both countries' provinces");
     }
 
     #[test]
