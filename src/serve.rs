@@ -108,7 +108,8 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
     let desk_app = desk::traced(
         desk::router(desk_state)
             .merge(pages)
-            .method_not_allowed_fallback(|| async { desk::ApiError::MethodNotAllowed }),
+            .method_not_allowed_fallback(|| async { desk::ApiError::MethodNotAllowed })
+            .layer(axum::middleware::from_fn(crate::web::pages_for_browsers)),
     );
     let desk_tcp = tokio_listener(listeners.desk)?;
     let desk_scheme = if let Some(config) = desk_tls {

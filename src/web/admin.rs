@@ -16,6 +16,7 @@ use crate::app::oversight::{self, AuditFilter};
 use crate::app::peers;
 use crate::desk::DeskState;
 use crate::desk::auth::{Action, Role};
+use crate::i18n::Words;
 
 pub fn router() -> Router<DeskState> {
     Router::new()
@@ -81,7 +82,11 @@ async fn admin_page(
                 rejected: s.rejected,
                 delivered: s.delivered,
                 attempts: s.max_attempts.unwrap_or(0),
-                error: error.unwrap_or_default(),
+                error: error
+                    .as_deref()
+                    .map(|e| delivery_problem(&w, e))
+                    .unwrap_or_default(),
+                error_detail: error.unwrap_or_default(),
             })
             .collect(),
         roles: Role::ALL
@@ -202,6 +207,31 @@ async fn switch_user(
     }
 }
 
+/// A delivery error as an operator reads it in their language: what kind of
+/// problem it is (the technical text stays beside it for whoever fixes it).
+fn delivery_problem(w: &Words, raw: &str) -> String {
+    let lower = raw.to_ascii_lowercase();
+    let key = if let Some(reason) = raw.strip_prefix("rejected: ") {
+        return format!("{} ({reason})", w.t("outbox.err.rejected"));
+    } else if lower.contains("peer answered") {
+        "outbox.err.peer"
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        "outbox.err.timeout"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        "outbox.err.tls"
+    } else if lower.contains("connect")
+        || lower.contains("refused")
+        || lower.contains("dns")
+        || lower.contains("resolve")
+    {
+        "outbox.err.unreachable"
+    } else {
+        "outbox.err.other"
+    };
+    w.t(key).to_owned()
+}
+
 #[derive(Deserialize)]
 struct AuditQuery {
     case: Option<String>,
@@ -250,4 +280,26 @@ async fn audit(
         action: q.action.unwrap_or_default(),
     };
     show(&page, StatusCode::OK, &t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::i18n::Lang;
+
+    #[test]
+    fn delivery_errors_read_in_the_operators_language() {
+        let lo = Words::new(Lang::Lo);
+        assert_eq!(
+            delivery_problem(&lo, "connect: error sending request: Connection refused"),
+            lo.t("outbox.err.unreachable")
+        );
+        let th = Words::new(Lang::Th);
+        assert!(delivery_problem(&th, "rejected: seq_conflict").ends_with("(seq_conflict)"));
+        assert_eq!(
+            delivery_problem(&th, "peer answered 503"),
+            th.t("outbox.err.peer")
+        );
+        assert_ne!(th.t("outbox.err.peer"), "outbox.err.peer");
+    }
 }

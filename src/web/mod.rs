@@ -36,3 +36,43 @@ pub fn router(state: DeskState) -> Router {
         ))
         .with_state(state)
 }
+
+/// A browser that asks for an address nobody serves (or with a method it does
+/// not take) gets a page in its language, not the API's JSON.
+pub async fn pages_for_browsers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{ACCEPT, CONTENT_TYPE};
+    let wants_page = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if !wants_page {
+        return next.run(req).await;
+    }
+    let lang = visitor::cookie_in(req.headers(), visitor::LANG_COOKIE)
+        .and_then(|c| crate::i18n::Lang::parse(&c))
+        .or_else(|| {
+            req.headers()
+                .get(axum::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::i18n::Lang::from_accept_language)
+        })
+        .unwrap_or(crate::i18n::Lang::En);
+    let response = next.run(req).await;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if json
+        && (status == axum::http::StatusCode::NOT_FOUND
+            || status == axum::http::StatusCode::METHOD_NOT_ALLOWED)
+    {
+        return render::refused(&crate::i18n::Words::new(lang), status, "error.not_found");
+    }
+    response
+}

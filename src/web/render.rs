@@ -412,6 +412,8 @@ pub struct OutboxView {
     pub delivered: i64,
     pub attempts: i64,
     pub error: String,
+    /// The technical text of the error, for whoever fixes it.
+    pub error_detail: String,
 }
 
 #[derive(Template)]

@@ -184,6 +184,33 @@ async fn every_error_at_once_in_the_readers_language() {
         "the second family contact on the page"
     );
 
+    // An address nobody serves: a page for a browser, in its language; JSON for
+    // a program.
+    let r = http
+        .get(format!("{base}/no/such/page"))
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("cookie", "mittaphap_lang=lo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let text = r.text().await.unwrap();
+    assert!(text.contains("lang=\"lo\""), "{text}");
+    let r = http
+        .get(format!("{base}/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "not_found");
+
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
 }
