@@ -119,6 +119,28 @@ async fn apply_move(
             ("conflict", status_of(&row))
         }
     };
+    // A correction is made to our copy of the referral; one that would not leave
+    // a referral is flagged instead.
+    let (outcome, next) = match (&parsed, outcome) {
+        (Body::Correction(c), "applied") => {
+            let file = super::cases::open_sealed(node, &row.sealed);
+            match file.map(|f| messages::corrected(&f, &c.changes)) {
+                Some(Ok(file)) => {
+                    let plaintext = serde_json::to_vec(&file).map_err(|_| AppError::Seal)?;
+                    row.sealed = seal_to_self(node, &plaintext)?;
+                    if let Ok(referral) = messages::parse(Kind::Referral, &file) {
+                        super::cases::clear_facts(&mut row, &referral);
+                    }
+                    ("applied", next)
+                }
+                _ => {
+                    tracing::warn!(%peer, "a correction that does not fit the referral arrived; flagged");
+                    ("conflict", status_of(&row))
+                }
+            }
+        }
+        _ => (outcome, next),
+    };
     // Documents the move brought, unless it was flagged.
     if outcome != "conflict" {
         record_received(node, conn, case_id, parsed.carried().1, now).await?;

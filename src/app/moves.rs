@@ -40,7 +40,16 @@ pub async fn make_move(
         .await?
         .ok_or(AppError::NotFound)?;
     let draft;
-    let body = if kind == Kind::Referral {
+    let correction;
+    let mut corrected_file = None;
+    let body = if kind == Kind::Correction {
+        // What each field was is taken from our copy of the file, and the file
+        // corrected with the rest.
+        let (b, file) = correct(node, &mut tx, &row, body).await?;
+        correction = b;
+        corrected_file = Some(file);
+        &correction
+    } else if kind == Kind::Referral {
         // What is sent is the draft, as far as the person consented.
         let consented: Vec<Purpose> = cases::consents(&mut tx, &row.case_id)
             .await?
@@ -94,6 +103,15 @@ pub async fn make_move(
     };
     let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
     check_track(&mut tx, &row, &parsed).await?;
+    if let Some(file) = &corrected_file {
+        row.sealed = super::cases::seal_to_self(
+            node,
+            &serde_json::to_vec(file).map_err(|_| AppError::Seal)?,
+        )?;
+        if let Ok(referral) = messages::parse(Kind::Referral, file) {
+            super::cases::clear_facts(&mut row, &referral);
+        }
+    }
     // A draft never left this node: withdrawing it tells nobody.
     let jti = if row.state == State::Draft.as_str() && kind == Kind::Withdrawal {
         None
@@ -165,6 +183,38 @@ fn named_attachments(
             .map(Some),
         Some(_) => Err(bad("attachments", "a list of attachment ids")),
     }
+}
+
+/// A correction as it is sent: each change's `from` set from our copy of the
+/// referral, and that copy corrected. Health information is corrected only with
+/// the person's consent to share it (the other side never had it otherwise).
+async fn correct(
+    node: &Node,
+    conn: &mut AnyConnection,
+    row: &CaseRow,
+    body: &serde_json::Value,
+) -> Result<(serde_json::Value, serde_json::Value), AppError> {
+    let Body::Correction(c) = messages::parse(Kind::Correction, body)? else {
+        return Err(AppError::UnknownKind(String::new()));
+    };
+    let file = open_sealed(node, &row.sealed).ok_or(AppError::Seal)?;
+    let consented = cases::consents(conn, &row.case_id).await?;
+    let mut sent = body.clone();
+    for (i, change) in c.changes.iter().enumerate() {
+        if change.field.starts_with("health")
+            && !consented.iter().any(|p| p == "health_information")
+        {
+            return Err(AppError::Invalid(messages::BodyError::coded(
+                format!("changes[{i}].field"),
+                "invalid",
+                "health information is shared only with the person's consent",
+            )));
+        }
+        let steps = crate::domain::fields::path_segments(&change.field).unwrap_or_default();
+        sent["changes"][i]["from"] = crate::domain::fields::value_at(&file, &steps);
+    }
+    let corrected = messages::corrected(&file, &c.changes)?;
+    Ok((sent, corrected))
 }
 
 /// The prosecution track's own rules: milestones in order; an arrangement only

@@ -256,6 +256,7 @@ pub fn of(kind: Kind) -> Vec<Spec> {
             req("arrangement", OneOf(ARRANGEMENTS)),
             opt("note", Text(LONG)),
         ],
+        Kind::Correction => &[req("changes", Any), opt("reason", Text(LONG))],
     };
     let mut all = vec![req("schema", Any)];
     all.extend_from_slice(own);
@@ -563,4 +564,121 @@ pub fn check_dates(kind: Kind, body: &Value, today: time::Date) -> Vec<BodyError
         _ => {}
     }
     out
+}
+
+/// A field path as written (`family_contacts[1].names.latin`) as its steps:
+/// names, and list positions.
+pub fn path_segments(path: &str) -> Option<Vec<Step>> {
+    let mut out = Vec::new();
+    for part in path.split('.') {
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return None;
+        }
+        out.push(Step::Name(name.to_owned()));
+        if !rest.is_empty() {
+            let index = rest.strip_suffix(']')?.parse::<usize>().ok()?;
+            if index >= 100 {
+                return None;
+            }
+            out.push(Step::Item(index));
+        }
+    }
+    Some(out)
+}
+
+/// One step of a field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Name(String),
+    Item(usize),
+}
+
+/// Whether `path` (with list positions) is a field of `specs` that holds a
+/// value (not one set by the node).
+pub fn is_field(specs: &[Spec], path: &str) -> bool {
+    let Some(steps) = path_segments(path) else {
+        return false;
+    };
+    let mut generic = String::new();
+    for step in steps {
+        match step {
+            Step::Name(n) => {
+                if !generic.is_empty() {
+                    generic.push('.');
+                }
+                generic.push_str(&n);
+            }
+            Step::Item(_) => generic.push_str("[]"),
+        }
+    }
+    specs.iter().any(|s| s.path == generic && s.shape != Any)
+}
+
+/// Sets `value` at `steps` in `target` (`null` removes the field), making the
+/// objects and list items on the way.
+pub fn set_at(target: &mut Value, steps: &[Step], value: Value) {
+    let Some((last, path)) = steps.split_last() else {
+        return;
+    };
+    let mut node = target;
+    for (i, step) in path.iter().enumerate() {
+        let next_is_item = matches!(steps.get(i + 1), Some(Step::Item(_)));
+        node = match step {
+            Step::Name(n) => {
+                let Value::Object(map) = node else { return };
+                map.entry(n.clone()).or_insert_with(|| {
+                    if next_is_item {
+                        Value::Array(Vec::new())
+                    } else {
+                        Value::Object(serde_json::Map::new())
+                    }
+                })
+            }
+            Step::Item(i) => {
+                let Value::Array(items) = node else { return };
+                while items.len() <= *i {
+                    items.push(Value::Object(serde_json::Map::new()));
+                }
+                &mut items[*i]
+            }
+        };
+    }
+    match (last, node) {
+        (Step::Name(n), Value::Object(map)) if value.is_null() => {
+            map.remove(n);
+        }
+        (Step::Name(n), Value::Object(map)) => {
+            map.insert(n.clone(), value);
+        }
+        (Step::Item(i), Value::Array(items)) if *i < items.len() && value.is_null() => {
+            items.remove(*i);
+        }
+        (Step::Item(i), Value::Array(items)) => {
+            while items.len() <= *i {
+                items.push(Value::Null);
+            }
+            items[*i] = value;
+        }
+        _ => {}
+    }
+}
+
+/// The value at `steps` in `v`, if any.
+pub fn value_at(v: &Value, steps: &[Step]) -> Value {
+    let mut node = v;
+    for step in steps {
+        node = match (step, node) {
+            (Step::Name(n), Value::Object(map)) => match map.get(n) {
+                Some(x) => x,
+                None => return Value::Null,
+            },
+            (Step::Item(i), Value::Array(items)) => match items.get(*i) {
+                Some(x) => x,
+                None => return Value::Null,
+            },
+            _ => return Value::Null,
+        };
+    }
+    node.clone()
 }

@@ -38,6 +38,7 @@ pub enum Body {
     Note(Note),
     ProsecutionUpdate(ProsecutionUpdate),
     TestimonyArrangement(TestimonyArrangement),
+    Correction(Correction),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -364,6 +365,58 @@ pub struct TestimonyArrangement {
     pub note: String,
 }
 
+/// A change to the referral after it was sent (`correction/1`): each field that
+/// changed, what it was and what it is now (`null`: absent), and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Correction {
+    pub schema: String,
+    pub changes: Vec<Change>,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    /// The referral's field, as a path (`family_contacts[0].phone`).
+    pub field: String,
+    /// What it was; set by the sending node from its copy of the file.
+    #[serde(default)]
+    pub from: serde_json::Value,
+    /// What it is now.
+    #[serde(default)]
+    pub to: serde_json::Value,
+}
+
+/// At most this many fields in one correction.
+pub const MAX_CHANGES: usize = 100;
+
+/// The referral `file` with `changes` made (`to` set at each field; `null`
+/// removes it), checked to be a referral still. Fields outside the referral's
+/// field table are refused.
+pub fn corrected(
+    file: &serde_json::Value,
+    changes: &[Change],
+) -> Result<serde_json::Value, BodyError> {
+    let specs = super::fields::of(Kind::Referral);
+    let mut out = file.clone();
+    for (i, c) in changes.iter().enumerate() {
+        let segments = super::fields::path_segments(&c.field)
+            .filter(|_| super::fields::is_field(&specs, &c.field))
+            .ok_or_else(|| {
+                BodyError::coded(
+                    format!("changes[{i}].field"),
+                    "one_of",
+                    "a field of the referral, such as family_contacts[0].phone",
+                )
+            })?;
+        super::fields::set_at(&mut out, &segments, c.to.clone());
+    }
+    parse(Kind::Referral, &out)?;
+    Ok(out)
+}
+
 /// Parses and checks the body of a `kind` message: every field at fault is
 /// reported at once (`fields::check`), then the rules across fields.
 pub fn parse(kind: Kind, json: &serde_json::Value) -> Result<Body, BodyError> {
@@ -424,6 +477,7 @@ fn parse_checked(
         Kind::Note => Body::Note(typed(json)?),
         Kind::ProsecutionUpdate => Body::ProsecutionUpdate(typed(json)?),
         Kind::TestimonyArrangement => Body::TestimonyArrangement(typed(json)?),
+        Kind::Correction => Body::Correction(typed(json)?),
     };
     body.check()?;
     Ok(body)
@@ -716,6 +770,21 @@ impl Body {
                 }
             }
             Body::TestimonyArrangement(a) => text_opt("note", &a.note, LONG),
+            Body::Correction(c) => {
+                if c.changes.is_empty() || c.changes.len() > MAX_CHANGES {
+                    return Err(err("changes", format!("1 to {MAX_CHANGES} changed fields")));
+                }
+                let specs = super::fields::of(Kind::Referral);
+                for (i, change) in c.changes.iter().enumerate() {
+                    if !super::fields::is_field(&specs, &change.field) {
+                        return Err(err(
+                            format!("changes[{i}].field"),
+                            "a field of the referral, such as family_contacts[0].phone",
+                        ));
+                    }
+                }
+                text_opt("reason", &c.reason, LONG)
+            }
             Body::Closure(_) | Body::Withdrawal(_) => Ok(()),
         }
     }

@@ -54,6 +54,9 @@ pub fn sample(kind: Kind) -> Value {
         Kind::Note => json!({"text": "ສະບາຍດີ"}),
         Kind::ProsecutionUpdate => json!({"milestone": "charges_filed", "date": "2026-11-30"}),
         Kind::TestimonyArrangement => json!({"arrangement": "video_link"}),
+        Kind::Correction => {
+            json!({"changes": [{"field": "family_contacts[0].phone", "from": null, "to": "+856 20 5555 9999"}], "reason": "Mother's new number"})
+        }
     };
     body["schema"] = Value::String(schema);
     body
@@ -173,4 +176,30 @@ fn injection_strings_are_kept_literally() {
         note.text,
         "'; DROP TABLE cases; -- <script>alert(1)</script>"
     );
+}
+
+#[test]
+fn a_correction_changes_the_referral_and_keeps_it_one() {
+    let file = referral();
+    let Ok(Body::Correction(c)) = parse(Kind::Correction, &sample(Kind::Correction)) else {
+        panic!("the sample parses");
+    };
+    let fixed = corrected(&file, &c.changes).unwrap();
+    assert_eq!(fixed["family_contacts"][0]["phone"], "+856 20 5555 9999");
+    // A field outside the referral, or a change that leaves no referral, is refused.
+    let bad = |field: &str, to: Value| {
+        let change = Change {
+            field: field.into(),
+            from: Value::Null,
+            to,
+        };
+        corrected(&file, &[change]).map_err(|e| e.field)
+    };
+    assert_eq!(bad("consented", json!([])), Err("changes[0].field".into()));
+    assert_eq!(
+        bad("person.Keomany", json!(1)),
+        Err("changes[0].field".into())
+    );
+    assert_eq!(bad("needs", Value::Null), Err("needs".into()));
+    assert!(bad("origin.village", Value::Null).is_ok());
 }

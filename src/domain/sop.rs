@@ -128,10 +128,13 @@ pub enum Kind {
     Note,
     ProsecutionUpdate,
     TestimonyArrangement,
+    /// A change to the referral after it was sent, by the host: both sides see
+    /// what changed, from what to what, and when.
+    Correction,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Self::Referral,
         Self::Acknowledgement,
         Self::Verification,
@@ -147,6 +150,7 @@ impl Kind {
         Self::Note,
         Self::ProsecutionUpdate,
         Self::TestimonyArrangement,
+        Self::Correction,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,6 +170,7 @@ impl Kind {
             Self::Note => "note",
             Self::ProsecutionUpdate => "prosecution_update",
             Self::TestimonyArrangement => "testimony_arrangement",
+            Self::Correction => "correction",
         }
     }
 
@@ -261,6 +266,20 @@ pub fn decide(status: Status, side: Side, mv: Move) -> Result<Status, Refusal> {
     match mv.kind {
         Note if state == Draft => return Err(Refusal::NotNow { kind: Note, state }),
         Note => return Ok(status),
+        // A draft is edited in place; a sent referral is corrected by the host.
+        Correction if state == Draft => {
+            return Err(Refusal::NotNow {
+                kind: Correction,
+                state,
+            });
+        }
+        Correction if side != Side::Host => {
+            return Err(Refusal::WrongSide {
+                kind: Correction,
+                sender: Side::Host,
+            });
+        }
+        Correction => return Ok(status),
         ProsecutionUpdate | TestimonyArrangement => {
             let sender = if mv.kind == ProsecutionUpdate {
                 Side::Host
@@ -363,7 +382,7 @@ pub enum Arrival {
 pub fn receive(status: Status, from: Side, mv: Move) -> Arrival {
     let beside_track = matches!(
         mv.kind,
-        Kind::Note | Kind::ProsecutionUpdate | Kind::TestimonyArrangement
+        Kind::Note | Kind::ProsecutionUpdate | Kind::TestimonyArrangement | Kind::Correction
     );
     if status.state == State::Withdrawn && !beside_track {
         return Arrival::Superseded;

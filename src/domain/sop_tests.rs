@@ -110,6 +110,7 @@ fn expected() -> HashMap<(&'static str, &'static str, &'static str), &'static st
         t.insert((status, "home", "note"), status);
         t.insert((status, "host", "prosecution_update"), status);
         t.insert((status, "home", "testimony_arrangement"), status);
+        t.insert((status, "host", "correction"), status);
     }
     t
 }
@@ -147,7 +148,7 @@ fn every_state_move_and_side() {
             }
         }
     }
-    assert_eq!(checked, 13 * 2 * 16);
+    assert_eq!(checked, 13 * 2 * 17);
 }
 
 #[test]

@@ -174,5 +174,6 @@ pub const KINDS: &[&str] = &[
     "note",
     "prosecution_update",
     "testimony_arrangement",
+    "correction",
     "audit_checkpoint",
 ];

@@ -133,7 +133,9 @@ async fn case_view(
         let possible = sop::decide(status, our_side, Move::of(kind)).is_ok()
             && (kind != Kind::Referral || draft)
             && (kind != Kind::TestimonyArrangement || testimony)
-            && (kind != Kind::Note || !draft);
+            && (kind != Kind::Note || !draft)
+            // A correction is made on the referral's own form.
+            && kind != Kind::Correction;
         if !possible {
             continue;
         }
@@ -243,6 +245,9 @@ async fn case_view(
         draft,
         purged: c.purged_at.is_some(),
         referral,
+        correctable: !draft
+            && c.purged_at.is_none()
+            && sop::decide(status, our_side, Move::of(Kind::Correction)).is_ok(),
         standing,
         consents,
         attachments: names,

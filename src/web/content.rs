@@ -190,9 +190,43 @@ fn place(order: &[&str], path: &str) -> (usize, usize, usize) {
     (group, item.unwrap_or(0), pos)
 }
 
+/// A correction: each field that changed, from what to what.
+fn corrections(w: &Words, body: &Value) -> Content {
+    let mut out = Content::default();
+    for change in body["changes"].as_array().into_iter().flatten() {
+        let field = change["field"].as_str().unwrap_or("?");
+        let path = field.replace('[', ".").replace(']', "");
+        let index = path.split('.').find_map(|s| s.parse::<usize>().ok());
+        let shown = |v: &Value| match v {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|i| scalar(w, "referral", &path, i))
+                .collect::<Vec<_>>()
+                .join(", "),
+            v => scalar(w, "referral", &path, v).unwrap_or_else(|| "—".to_owned()),
+        };
+        out.rows.push(Row {
+            label: label(w, &path, index),
+            value: format!("{} → {}", shown(&change["from"]), shown(&change["to"])),
+            path,
+        });
+    }
+    if let Some(reason) = body["reason"].as_str().filter(|r| !r.trim().is_empty()) {
+        out.rows.push(Row {
+            label: w.t("field.reason").to_owned(),
+            value: reason.to_owned(),
+            path: "reason".into(),
+        });
+    }
+    out
+}
+
 /// The body of a `kind` message as rows and document links, rows in the order of
 /// `order` (the paths of the kind's form).
 pub fn content(w: &Words, kind: &str, body: &Value, order: &[&str]) -> Content {
+    if kind == "correction" {
+        return corrections(w, body);
+    }
     let mut out = Content::default();
     walk(w, kind, "", None, body, &mut out);
     out.rows.sort_by_key(|r| place(order, &r.path));

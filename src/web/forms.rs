@@ -90,6 +90,8 @@ pub const CONSENT: &[Field] = &[
 /// The fields of each move (the referral is sent from its draft and has none).
 pub fn move_fields(kind: Kind) -> &'static [Field] {
     match kind {
+        // Corrections are made on the referral's own form (its edit page).
+        Kind::Correction => &[],
         Kind::Referral => &[],
         Kind::Acknowledgement => &[
             Field {

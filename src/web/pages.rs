@@ -329,6 +329,23 @@ async fn edit_case(
     body["schema"] = Value::String("referral/1".into());
     let home = first(&form, "home_node").to_owned();
     let now = time::OffsetDateTime::now_utc();
+    // After the referral, what changed travels to the other side as a correction.
+    let sent = match crate::app::case_view::timeline(
+        &state.node,
+        id,
+        crate::app::case_view::Reader::ClearOnly,
+    )
+    .await
+    {
+        Ok((summary, _)) => !summary.is_draft(),
+        Err(crate::app::AppError::NotFound) => {
+            return refused(&w, StatusCode::NOT_FOUND, "error.not_found");
+        }
+        Err(e) => return unavailable(&w, e),
+    };
+    if sent {
+        return correct_referral(&state, &page, id, &body, &home, now).await;
+    }
     let edited = crate::app::cases::edit_draft(
         &state.node,
         &page.user.username,
@@ -352,6 +369,82 @@ async fn edit_case(
             referral_page(&state, &page, &action, &body, &home, Some(&e)).await
         }
         Err(ApiError::NotFound) => refused(&w, StatusCode::NOT_FOUND, "error.not_found"),
+        Err(e) => unavailable(&w, e),
+    }
+}
+
+/// The referral form posted for a case already referred: every field the form
+/// shows that changed is sent as one correction.
+async fn correct_referral(
+    state: &DeskState,
+    page: &Page,
+    id: uuid::Uuid,
+    body: &Value,
+    home: &str,
+    now: time::OffsetDateTime,
+) -> Response {
+    let w = page.visitor.words;
+    let action = format!("/cases/{id}/edit");
+    let file = match crate::app::case_view::open(
+        &state.node,
+        &page.user.username,
+        id,
+        "file (correction)",
+    )
+    .await
+    {
+        Ok(v) => v.file.unwrap_or(Value::Null),
+        Err(e) => return unavailable(&w, e),
+    };
+    let changes: Vec<Value> = REFERRAL
+        .iter()
+        .filter_map(|f| {
+            let (old, new) = (
+                forms::value_at(&file, f.path),
+                forms::value_at(body, f.path),
+            );
+            let blank = |v: &Value| v.is_null() || v.as_str().is_some_and(str::is_empty);
+            (old != new && !(blank(&old) && blank(&new))).then(|| {
+                let field = f
+                    .path
+                    .split('.')
+                    .map(|s| match s.parse::<usize>() {
+                        Ok(i) => format!("[{i}]"),
+                        Err(_) => format!(".{s}"),
+                    })
+                    .collect::<String>()
+                    .trim_start_matches('.')
+                    .to_owned();
+                serde_json::json!({"field": field, "to": new})
+            })
+        })
+        .collect();
+    if changes.is_empty() {
+        let e = crate::domain::BodyError::new("changes", w.t("correct.nothing"));
+        return referral_page(state, page, &action, body, home, Some(&e)).await;
+    }
+    let correction = serde_json::json!({"schema": "correction/1", "changes": changes});
+    let moved = crate::app::moves::make_move(
+        &state.node,
+        &page.user.username,
+        id,
+        "correction",
+        &correction,
+        now,
+    )
+    .await;
+    match moved.map_err(ApiError::from) {
+        Ok(_) => with_cookies(
+            &page.visitor,
+            Redirect::to(&format!("/cases/{id}?notice=sent")).into_response(),
+        ),
+        Err(ApiError::Invalid(e)) => {
+            referral_page(state, page, &action, body, home, Some(&e)).await
+        }
+        Err(ApiError::Conflict(m)) => {
+            let e = crate::domain::BodyError::new("changes", m);
+            referral_page(state, page, &action, body, home, Some(&e)).await
+        }
         Err(e) => unavailable(&w, e),
     }
 }

@@ -353,6 +353,8 @@ pub struct CasePage {
     pub purged: bool,
     /// The whole referral, from the opened file.
     pub referral: ContentView,
+    /// The host may correct the referral it sent.
+    pub correctable: bool,
     /// Where the return stands now: the latest of each kind of move.
     pub standing: Vec<EventView>,
     pub consents: Vec<String>,

@@ -542,3 +542,126 @@ async fn declines_and_withdrawals_read_on_the_other_side(backend: Backend) {
     la_run.shutdown().await.unwrap();
 }
 on_both_backends!(declines_and_withdrawals_read_on_the_other_side);
+
+/// After the referral, the host corrects it: both copies of the file change, and
+/// both sides read what changed, from what to what.
+async fn a_correction_reads_on_both_sides(backend: Backend) {
+    use crate::web::{PASSWORD, no_redirects, page_sign_in};
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, PASSWORD);
+    add_user(&la_dir, "keo", "officer", None, PASSWORD);
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let http = reqwest::Client::new();
+    let thd = Desk {
+        base: format!("http://{}", th_run.desk_addr),
+        http: http.clone(),
+    };
+    let lad = Desk {
+        base: format!("http://{}", la_run.desk_addr),
+        http,
+    };
+    let th_token = thd.token("somchai", PASSWORD).await;
+    let la_token = lad.token("keo", PASSWORD).await;
+    let thai = Side {
+        node: &th,
+        desk: &thd,
+        token: &th_token,
+    };
+    let lao = Side {
+        node: &la,
+        desk: &lad,
+        token: &la_token,
+    };
+    let (_, created) = thd
+        .post(
+            &th_token,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": referral()}),
+        )
+        .await;
+    let case = created["id"].as_str().unwrap().to_owned();
+    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "Social worker"});
+    thd.post(
+        &th_token,
+        &format!("/api/v1/cases/{case}/consents"),
+        &record,
+    )
+    .await;
+    step(&thai, &lao, &case, "referral", &json!({})).await;
+
+    let correction = body(
+        "correction",
+        json!({"changes": [
+            {"field": "family_contacts[0].phone", "to": "+856 20 5555 9999"},
+            {"field": "person.names.latin", "to": "Nang Keomany Phommavong"}
+        ], "reason": "The mother's new number; the family name"}),
+    );
+    step(&thai, &lao, &case, "correction", &correction).await;
+    for (desk, token) in [(&thd, &th_token), (&lad, &la_token)] {
+        let (_, read) = desk.get(token, &format!("/api/v1/cases/{case}")).await;
+        assert_eq!(
+            read["file"]["family_contacts"][0]["phone"],
+            "+856 20 5555 9999"
+        );
+        assert_eq!(
+            read["file"]["person"]["names"]["latin"],
+            "Nang Keomany Phommavong"
+        );
+        let (_, timeline) = desk
+            .get(token, &format!("/api/v1/cases/{case}/timeline"))
+            .await;
+        let last = timeline.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["kind"], "correction");
+        assert_eq!(
+            last["body"]["changes"][0]["from"], "+856 20 5555 1234",
+            "{last}"
+        );
+        assert_eq!(last["body"]["changes"][0]["to"], "+856 20 5555 9999");
+    }
+    // The Lao page shows what changed, from what to what.
+    let pages = no_redirects();
+    let session = page_sign_in(&pages, &lad.base, "keo").await;
+    let page = pages
+        .get(format!("{}/cases/{case}", lad.base))
+        .header("cookie", format!("{session}; mittaphap_lang=lo"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("+856 20 5555 1234 → +856 20 5555 9999"),
+        "the change on the Lao page"
+    );
+    assert!(page.contains("ການແກ້ໄຂຂໍ້ມູນການສົ່ງຕໍ່"), "named in Lao");
+    // Health information the person did not consent to share is not corrected
+    // across; the home side does not correct the host's referral.
+    let health = body(
+        "correction",
+        json!({"changes": [{"field": "health", "to": "x"}]}),
+    );
+    let (status, answer) = thd
+        .post(
+            &th_token,
+            &format!("/api/v1/cases/{case}/messages"),
+            &json!({"kind": "correction", "body": health}),
+        )
+        .await;
+    assert_eq!(status, 422, "{answer}");
+    let (status, _) = lad
+        .post(
+            &la_token,
+            &format!("/api/v1/cases/{case}/messages"),
+            &json!({"kind": "correction", "body": correction}),
+        )
+        .await;
+    assert_eq!(status, 409);
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
+on_both_backends!(a_correction_reads_on_both_sides);
