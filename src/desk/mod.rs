@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod oversight;
 pub mod prosecution;
+pub mod schemas;
 pub mod session;
 
 use std::sync::Arc;
