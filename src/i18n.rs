@@ -131,6 +131,17 @@ impl Words {
         }
     }
 
+    /// A date as this language writes it; on Thai pages the Common Era year
+    /// follows, so either calendar reads it (`15/12/2569 (ค.ศ. 2026)`).
+    pub fn date_both(&self, iso: &str) -> String {
+        match (self.lang, iso.split('-').next()) {
+            (Lang::Th, Some(y)) if y.len() == 4 => {
+                format!("{} ({} {y})", self.date(iso), self.t("calendar.ce"))
+            }
+            _ => self.date(iso),
+        }
+    }
+
     /// A date `YYYY-MM-DD` as this language writes it.
     pub fn date(&self, iso: &str) -> String {
         let parts: Vec<&str> = iso.split('-').collect();

@@ -589,10 +589,14 @@ pub fn is_media_type(s: &str) -> bool {
 
 fn text(field: &str, value: &str, max: usize) -> Result<(), BodyError> {
     if value.trim().is_empty() {
-        return Err(err(field, "required"));
+        return Err(BodyError::coded(field, "required", "required"));
     }
     if value.chars().count() > max {
-        return Err(err(field, format!("at most {max} characters")));
+        return Err(BodyError::coded(
+            field,
+            "too_long",
+            format!("at most {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -714,7 +718,11 @@ impl Body {
             }
             Body::ReturnCounterproposal(c) => {
                 if c.date.is_none() && c.crossing.is_none() {
-                    return Err(err("date", "propose another date or crossing"));
+                    return Err(BodyError::coded(
+                        "date",
+                        "date_or_crossing",
+                        "propose another date or crossing",
+                    ));
                 }
                 if let Some(crossing) = &c.crossing {
                     crossing.check("crossing").map_err(|m| split(&m))?;
@@ -759,9 +767,11 @@ impl Body {
                         | Milestone::CompensationPaid
                 );
                 match (compensation, p.amount_thb) {
-                    (true, None) => {
-                        Err(err("amount_thb", "required with a compensation milestone"))
-                    }
+                    (true, None) => Err(BodyError::coded(
+                        "amount_thb",
+                        "amount_required",
+                        "required with a compensation milestone",
+                    )),
                     (false, Some(_)) => Err(err(
                         "amount_thb",
                         "only with compensation_claimed, _awarded or _paid",
@@ -799,11 +809,22 @@ impl Body {
 }
 
 /// Vocabulary checks report "field: message"; keep the two apart.
+/// A rule's message `field: what` as an error, with the code the catalogues
+/// translate it by.
 fn split(message: &str) -> BodyError {
-    match message.split_once(": ") {
-        Some((field, rest)) => err(field, rest),
-        None => err("body", message),
-    }
+    let (field, rest) = message.split_once(": ").unwrap_or(("body", message));
+    let code = if rest.contains("describe the crossing") {
+        "crossing_other"
+    } else if rest.contains("only with point") {
+        "crossing_other_only"
+    } else if rest.contains("give the name") {
+        "names_one"
+    } else if rest.contains("script") || rest.contains("letters") {
+        "names_script"
+    } else {
+        "invalid"
+    };
+    BodyError::coded(field, code, rest)
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ fn scalar(w: &Words, kind: &str, path: &str, v: &Value) -> Option<String> {
         Value::String(s) if s.trim().is_empty() => return None,
         Value::String(s) => match vocabulary(kind, &plain) {
             Some(prefix) => w.opt(prefix, s),
-            None if is_date(&plain) => w.date(s),
+            None if is_date(&plain) => w.date_both(s),
             None if plain == "at" => moment(w, s),
             None => s.clone(),
         },
@@ -272,7 +272,7 @@ mod tests {
             ]
         );
         let th = content(&Words::new(Lang::Th), "return_plan", &plan, &order);
-        assert_eq!(th.rows[0].value, "15/12/2569");
+        assert_eq!(th.rows[0].value, "15/12/2569 (ค.ศ. 2026)");
     }
 
     #[test]

@@ -442,7 +442,39 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
         .await;
     b.fill("#f-family_contacts\\.0\\.phone", "+856 20 5555 1234")
         .await;
+    b.fill("#f-family_contacts\\.1\\.relation", "aunt").await;
+    b.fill("#f-family_contacts\\.1\\.names\\.latin", "Pa Noy")
+        .await;
     b.shot("th-new-referral").await;
+
+    // The session ends while the officer types (here: every session of theirs is
+    // ended at once, as a password change does): the form they send is kept,
+    // they sign in again, and it comes back as typed.
+    sqlx::query("UPDATE users SET token_epoch = token_epoch + 1 WHERE username = 'somchai'")
+        .execute(th.store.pool())
+        .await
+        .unwrap();
+    b.click("form.referral button[type=submit]").await;
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap();
+    b.fill("input[name=username]", "somchai").await;
+    b.fill("input[name=password]", PASSWORD).await;
+    b.click("form[action='/sign-in'] button").await;
+    b.client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("form.referral"))
+        .await
+        .unwrap();
+    let kept = b.source().await;
+    for typed in ["Nang Keomany", "Mae Bouavanh", "Pa Noy", "Garment workshop"] {
+        assert!(kept.contains(typed), "{typed} kept across the sign-in");
+    }
+    b.shot("th-new-referral-kept").await;
     b.click("form.referral button[type=submit]").await;
     b.client
         .wait()
