@@ -237,6 +237,49 @@ struct AuditQuery {
     case: Option<String>,
     user: Option<String>,
     action: Option<String>,
+    /// `YYYY-MM-DD`, the first day shown.
+    since: Option<String>,
+    /// `YYYY-MM-DD`, the last day shown.
+    until: Option<String>,
+    /// Entries after this position (the next page).
+    after: Option<i64>,
+}
+
+/// Entries on one page of the audit log.
+const AUDIT_PAGE: i64 = 100;
+
+/// The actions the audit log records, for the filter and its names.
+const AUDIT_ACTIONS: &[&str] = &[
+    "case.create",
+    "case.edit",
+    "case.consent",
+    "case.attach",
+    "case.move",
+    "case.receive",
+    "case.read",
+    "case.grant",
+    "case.revoke",
+    "case.purge",
+    "prosecution.read",
+    "session.sign_in",
+    "session.sign_out",
+    "user.add",
+    "user.disable",
+    "user.enable",
+    "user.password",
+    "peer.add",
+];
+
+/// A day's first (or, with `end`, last) millisecond in Indochina Time.
+fn day_bound(day: &str, end: bool) -> Option<i64> {
+    let date = crate::domain::vocab::Date::parse(day).ok()?.inner();
+    let time = if end {
+        time::Time::from_hms_milli(23, 59, 59, 999).ok()?
+    } else {
+        time::Time::MIDNIGHT
+    };
+    let at = time::PrimitiveDateTime::new(date, time).assume_offset(time::macros::offset!(+7));
+    Some(crate::domain::millis(at))
 }
 
 /// GET /audit: the audit log, newest last, filtered.
@@ -253,15 +296,36 @@ async fn audit(
         case_id: q.case.clone().unwrap_or_default(),
         actor: q.user.clone().unwrap_or_default(),
         action: q.action.clone().unwrap_or_default(),
-        since: None,
-        until: None,
-        after: 0,
-        limit: 1000,
+        since: q.since.as_deref().and_then(|d| day_bound(d, false)),
+        until: q.until.as_deref().and_then(|d| day_bound(d, true)),
+        after: q.after.unwrap_or(0).max(0),
+        limit: AUDIT_PAGE,
     };
     let rows = match oversight::audit_log(&state.node, &filter).await {
         Ok(r) => r,
         Err(e) => return unavailable(&w, e),
     };
+    // The next page starts after the last entry shown, with the same filter.
+    let next = (rows.len() as i64 == AUDIT_PAGE)
+        .then(|| rows.last().map(|r| r.position))
+        .flatten()
+        .map(|after| {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in [
+                ("case", &q.case),
+                ("user", &q.user),
+                ("action", &q.action),
+                ("since", &q.since),
+                ("until", &q.until),
+            ] {
+                if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                    query.append_pair(k, v);
+                }
+            }
+            query.append_pair("after", &after.to_string());
+            format!("/audit?{}", query.finish())
+        });
+    let chosen = q.action.clone().unwrap_or_default();
     let t = AuditPage {
         c: chrome(&page, "/audit", "audit.title"),
         rows: rows
@@ -270,14 +334,25 @@ async fn audit(
                 position: r.position,
                 at: w.when(r.at),
                 actor: r.actor,
-                action: r.action,
+                action: w.opt("audit_action", &r.action),
                 case: r.case_id.unwrap_or_default(),
                 detail: r.detail,
             })
             .collect(),
         case: q.case.unwrap_or_default(),
         actor: q.user.unwrap_or_default(),
-        action: q.action.unwrap_or_default(),
+        actions: AUDIT_ACTIONS
+            .iter()
+            .map(|a| OptView {
+                value: (*a).to_owned(),
+                label: w.opt("audit_action", a),
+                selected: *a == chosen,
+            })
+            .collect(),
+        since: q.since.unwrap_or_default(),
+        until: q.until.unwrap_or_default(),
+        next,
+        paged: q.after.is_some(),
     };
     show(&page, StatusCode::OK, &t)
 }

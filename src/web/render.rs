@@ -446,5 +446,12 @@ pub struct AuditPage {
     pub rows: Vec<AuditView>,
     pub case: String,
     pub actor: String,
-    pub action: String,
+    /// Every action, by its name in the reader's language; the chosen one selected.
+    pub actions: Vec<OptView>,
+    pub since: String,
+    pub until: String,
+    /// The address of the next page, when there is one.
+    pub next: Option<String>,
+    /// Showing a page after the first.
+    pub paged: bool,
 }

@@ -582,3 +582,70 @@ async fn a_whole_return_at_trace_leaks_nothing() {
     assert_clean("the serve TRACE log", &logged);
     assert_files_clean(&demo);
 }
+
+/// The audit page: a hundred entries a page, the next page linked, filtered by
+/// action and day, actions named in the reader's language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_page_is_paged_and_named() {
+    use crate::web::{PASSWORD, no_redirects, page_sign_in};
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let mut th_dir = crate::helpers::init_node(root.path(), "th-msdhs", "TH", &dbs);
+    crate::desk::add_user(&th_dir, "auditor1", "auditor", None, PASSWORD);
+    let (th, run) = th_dir.start().await;
+    let now = time::OffsetDateTime::now_utc();
+    let mut tx = th.store.begin().await.unwrap();
+    for i in 0..150 {
+        let detail = format!("kind=note n={i}");
+        let entry = mittaphap::app::audit::Entry {
+            actor: "somchai",
+            action: "case.move",
+            case_id: None,
+            detail: &detail,
+        };
+        mittaphap::app::audit::record(&mut tx, entry, now)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let base = format!("http://{}", run.desk_addr);
+    let http = no_redirects();
+    let session = page_sign_in(&http, &base, "auditor1").await;
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .header("cookie", format!("{session}; mittaphap_lang=th"))
+            .send()
+    };
+    let first = get("/audit?action=case.move".into())
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        first.matches("kind=note n=").count(),
+        100,
+        "a hundred a page"
+    );
+    assert!(first.contains("ส่งขั้นตอน"), "the action named in Thai");
+    let next = first
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.contains("after="))
+        .expect("a next page")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let second = get(next).await.unwrap().text().await.unwrap();
+    assert_eq!(second.matches("kind=note n=").count(), 50);
+    assert!(second.contains("kind=note n=149") && !second.contains("kind=note n=99<"));
+    let tomorrow = (now + time::Duration::days(2)).date();
+    let none = get(format!("/audit?since={tomorrow}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(none.matches("kind=note n=").count(), 0, "filtered by day");
+    run.shutdown().await.unwrap();
+}
