@@ -90,17 +90,20 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
             done.fingerprint,
         ));
     }
-    // The Thai node's other roles, to try every page.
-    for (username, role, org) in EXTRA_USERS {
-        let new = crate::app::accounts::NewUser {
-            username,
-            role,
-            org,
-            password: made[0].3.to_owned(),
-        };
-        crate::app::accounts::add(&made[0].0.store, "operator", new, now)
-            .await
-            .map_err(failed)?;
+    // Every role on both nodes (and the Thai node's legal-aid lawyer), to try
+    // every page.
+    for (i, extra) in [&TH_USERS[..], &LA_USERS[..]].into_iter().enumerate() {
+        for (username, role, org) in extra {
+            let new = crate::app::accounts::NewUser {
+                username,
+                role,
+                org: *org,
+                password: made[i].3.to_owned(),
+            };
+            crate::app::accounts::add(&made[i].0.store, "operator", new, now)
+                .await
+                .map_err(failed)?;
+        }
     }
     // Each registers the other by its fingerprint, as two operators would.
     for (i, j) in [(0, 1), (1, 0)] {
@@ -145,16 +148,21 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
     let result = drive(&http, &nodes).await;
     if result.is_ok() {
         println!();
-        for n in &nodes {
+        for (n, extra) in nodes.iter().zip([&TH_USERS[..], &LA_USERS[..]]) {
             println!(
                 "{}: pages {}/  API {}/api/v1  (user {}, password {})",
                 n.node.config.node_id, n.desk, n.desk, n.user, n.password
             );
+            let others: Vec<String> = extra
+                .iter()
+                .map(|(user, role, _)| format!("{user} ({})", role.replace('_', " ")))
+                .collect();
+            println!(
+                "  also: {}; every account's password is {}",
+                others.join(", "),
+                n.password
+            );
         }
-        println!(
-            "th-msdhs also has {} (legal aid, org lpn: the prosecution board), {} and {}, password {}",
-            EXTRA_USERS[0].0, EXTRA_USERS[1].0, EXTRA_USERS[2].0, nodes[0].password
-        );
         if !exit {
             println!("Both nodes serve until Ctrl-C.");
             let _ = tokio::signal::ctrl_c().await;
@@ -376,10 +384,20 @@ async fn state_of(http: &reqwest::Client, n: &DemoNode, case: &str) -> Result<St
 }
 
 /// Accounts the demo adds to the Thai node besides its officer.
-const EXTRA_USERS: [(&str, &str, Option<&str>); 3] = [
+/// The Thai node's accounts besides its officer (the lawyer's organisation, lpn,
+/// follows the prosecution board).
+const TH_USERS: [(&str, &str, Option<&str>); 4] = [
+    ("malee.supervisor", "supervisor", None),
     ("lawyer.lpn", "legal_aid", Some("lpn")),
     ("admin.th", "admin", None),
     ("auditor.th", "auditor", None),
+];
+
+/// The Lao node's accounts besides its officer.
+const LA_USERS: [(&str, &str, Option<&str>); 3] = [
+    ("bounmy.supervisor", "supervisor", None),
+    ("admin.la", "admin", None),
+    ("auditor.la", "auditor", None),
 ];
 
 /// A made-up person: the demo never holds anyone's real data.

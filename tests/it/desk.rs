@@ -390,6 +390,24 @@ fn demo_runs_a_whole_return() {
         root.path().join("demo").to_str().unwrap(),
     ]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // Every role on both nodes, each account printed.
+    for account in [
+        "somchai.officer",
+        "malee.supervisor (supervisor)",
+        "lawyer.lpn (legal aid)",
+        "admin.th (admin)",
+        "auditor.th (auditor)",
+        "keo.officer",
+        "bounmy.supervisor (supervisor)",
+        "admin.la (admin)",
+        "auditor.la (auditor)",
+    ] {
+        assert!(
+            out.stdout.contains(account),
+            "{account} missing:\n{}",
+            out.stdout
+        );
+    }
     for step in [
         "referral",
         "acknowledgement",
