@@ -44,6 +44,8 @@ pub struct Summary {
     pub updated_at: i64,
     /// When retention destroyed the sealed content (the clear columns remain).
     pub purged_at: Option<i64>,
+    /// Who holds the case on this node; none: the team's queue.
+    pub owner: Option<String>,
 }
 
 impl Summary {
@@ -71,6 +73,7 @@ impl Summary {
             prosecution_milestone: row.prosecution_milestone,
             updated_at: row.updated_at,
             purged_at: row.purged_at,
+            owner: row.owner,
         }
     }
 
@@ -94,12 +97,25 @@ pub enum Which {
     Waiting,
 }
 
-/// The cases in `state` (any when `None`), updated at or after `since` (Unix ms).
+/// Whose cases a list holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held<'a> {
+    /// Anyone's, or no one's.
+    Any,
+    /// Held by this user.
+    By(&'a str),
+    /// In the team's queue: held by no one.
+    Nobody,
+}
+
+/// The cases in `state` (any when `None`), updated at or after `since` (Unix ms),
+/// held as `held` says.
 pub async fn list(
     node: &Node,
     state: Option<&str>,
     since: Option<i64>,
     which: Which,
+    held: Held<'_>,
 ) -> Result<Vec<Summary>, AppError> {
     let mut conn = node.store.pool().acquire().await?;
     let rows = cases::list(&mut conn).await?;
@@ -107,6 +123,11 @@ pub async fn list(
         .into_iter()
         .filter(|r| state.is_none_or(|s| s == r.state))
         .filter(|r| since.is_none_or(|t| r.updated_at >= t))
+        .filter(|r| match held {
+            Held::Any => true,
+            Held::By(user) => r.owner.as_deref() == Some(user),
+            Held::Nobody => r.owner.is_none(),
+        })
         .map(Summary::of)
         .filter(|c| match which {
             Which::Inbox => c.awaiting_us,

@@ -107,6 +107,7 @@ pub(super) fn draft_row(
         updated_at: millis(now),
         purged_at: None,
         testimony_pending: 0,
+        owner: None,
     }
 }
 
@@ -152,6 +153,8 @@ pub async fn create_draft(
         now,
     );
     clear_facts(&mut row, &body);
+    // Whoever drafts a referral holds it.
+    row.owner = Some(actor.to_owned());
     cases::insert(&mut tx, &row).await?;
     let detail = format!("home_node={home_node}");
     let entry = Entry {

@@ -28,6 +28,9 @@ pub enum AppError {
     Locked(i64),
     #[error("wrong user name or password")]
     BadCredentials,
+    /// The user's role may not do this here.
+    #[error("your role may not do this")]
+    Forbidden,
     /// The session's account no longer exists.
     #[error("sign in first")]
     Unauthorized,

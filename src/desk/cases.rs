@@ -20,6 +20,7 @@ pub fn router() -> Router<DeskState> {
         .route("/api/v1/cases", get(list).post(create))
         .route("/api/v1/cases/{id}", get(read).patch(edit))
         .route("/api/v1/cases/{id}/consents", post(consent))
+        .route("/api/v1/cases/{id}/assign", post(assign))
         .route("/api/v1/cases/{id}/messages", post(message))
         .route("/api/v1/cases/{id}/timeline", get(timeline))
         .route(
@@ -50,6 +51,8 @@ pub struct CaseSummary {
     crossing_point: Option<String>,
     prosecution_milestone: Option<String>,
     updated_at: String,
+    /// The user who holds the case on this node; null: the team's queue.
+    owner: Option<String>,
 }
 
 impl From<Summary> for CaseSummary {
@@ -71,6 +74,7 @@ impl From<Summary> for CaseSummary {
             crossing_point: c.crossing_point,
             prosecution_milestone: c.prosecution_milestone,
             updated_at: rfc3339(c.updated_at),
+            owner: c.owner,
         }
     }
 }
@@ -85,9 +89,12 @@ pub struct ListQuery {
     turn: Option<String>,
     /// RFC 3339.
     updated_since: Option<String>,
+    /// `me`: cases I hold; `none`: the team's queue; a user name: theirs.
+    assigned: Option<String>,
 }
 
-/// GET /api/v1/cases?state=&turn=ours|theirs&updated_since=: clear columns only.
+/// GET /api/v1/cases?state=&turn=ours|theirs&updated_since=&assigned=me|none|USER:
+/// clear columns only.
 #[utoipa::path(get, path = "/api/v1/cases", params(ListQuery), responses((status = 200, body = [CaseSummary]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list(
     user: SignedInUser,
@@ -117,7 +124,13 @@ pub async fn list(
         Some("theirs") => Which::Waiting,
         _ => Which::All,
     };
-    let rows = case_view::list(&state.node, q.state.as_deref(), since, which).await?;
+    let held = match q.assigned.as_deref() {
+        None | Some("") => case_view::Held::Any,
+        Some("me") => case_view::Held::By(&user.username),
+        Some("none") => case_view::Held::Nobody,
+        Some(name) => case_view::Held::By(name),
+    };
+    let rows = case_view::list(&state.node, q.state.as_deref(), since, which, held).await?;
     Ok(axum::Json(
         rows.into_iter().map(CaseSummary::from).collect(),
     ))
@@ -216,6 +229,35 @@ pub async fn read(
     out["purged_at"] = json!(purged_at);
     out["prosecution"] = json!({"track": view.prosecution.track, "entries": entries});
     Ok(axum::Json(out))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    /// The officer or supervisor of this node who is to hold the case.
+    username: String,
+}
+
+/// POST /api/v1/cases/{id}/assign: who holds the case (supervisors; an officer
+/// takes an unassigned case for themselves).
+#[utoipa::path(post, path = "/api/v1/cases/{id}/assign", params(("id" = String, Path, description = "Case id")), request_body = Assignment, responses((status = 204, description = "Assigned"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn assign(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+    ApiJson(a): ApiJson<Assignment>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Action::Move)?;
+    crate::app::assign::assign(
+        &state.node,
+        &user.username,
+        user.role,
+        case_id(&id)?,
+        &a.username,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// POST /api/v1/cases/{id}/consents: one consent record.

@@ -155,6 +155,7 @@ impl From<AppError> for ApiError {
             AppError::Locked(until) => Self::Locked(super::json::rfc3339(until)),
             AppError::BadCredentials => Self::BadCredentials,
             AppError::Unauthorized => Self::Unauthorized,
+            AppError::Forbidden => Self::Forbidden,
             AppError::Unavailable(m) => Self::Unavailable(m),
             AppError::Internal(m) => Self::Internal(m),
             AppError::Damaged => Self::Damaged,

@@ -54,6 +54,9 @@ pub enum Action {
     /// The prosecution track of cases granted to the user's organisation.
     ReadProsecution,
     ManageUsers,
+    /// Assign a case to anyone who works cases (an officer may only take an
+    /// unassigned case for themselves: that is `Move`).
+    Assign,
     /// Peers, their fingerprints, and delivery health.
     ManagePeers,
     ReadAudit,
@@ -62,12 +65,13 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Self::ReadClear,
         Self::ReadSealed,
         Self::Move,
         Self::Grant,
         Self::ReadProsecution,
+        Self::Assign,
         Self::ManageUsers,
         Self::ManagePeers,
         Self::ReadAudit,
@@ -81,6 +85,7 @@ impl Action {
             Self::Move => "move",
             Self::Grant => "grant",
             Self::ReadProsecution => "read_prosecution",
+            Self::Assign => "assign",
             Self::ManageUsers => "manage_users",
             Self::ManagePeers => "manage_peers",
             Self::ReadAudit => "read_audit",
@@ -99,7 +104,7 @@ const POLICY: &[(Role, &[Action])] = &[
     ),
     (
         Role::Supervisor,
-        &[ReadClear, ReadSealed, Move, Grant, ReadStats],
+        &[ReadClear, ReadSealed, Move, Grant, Assign, ReadStats],
     ),
     (Role::LegalAid, &[ReadProsecution]),
     (Role::Admin, &[ManageUsers, ManagePeers, ReadStats]),

@@ -25,14 +25,16 @@ pub struct CaseRow {
     pub purged_at: Option<i64>,
     /// 1 while a `testimony_requested` waits for the home side's arrangement.
     pub testimony_pending: i64,
+    /// The user who holds the case on this node; none: the team's queue.
+    pub owner: Option<String>,
 }
 
 pub async fn insert(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO cases (case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification,
                             exploitation_types, province_of_origin, crossing_point, prosecution_milestone, sealed,
-                            created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                            created_at, updated_at, owner)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&c.case_id)
     .bind(&c.host_node)
@@ -49,8 +51,23 @@ pub async fn insert(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreEr
     .bind(&c.sealed)
     .bind(c.created_at)
     .bind(c.updated_at)
+    .bind(&c.owner)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Who holds the case (`None`: the team's queue).
+pub async fn set_owner(
+    conn: &mut AnyConnection,
+    case_id: &str,
+    owner: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE cases SET owner = $1 WHERE case_id = $2")
+        .bind(owner)
+        .bind(case_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -63,12 +80,12 @@ pub async fn get_for_update(
     let sql = if conn.backend_name() == "PostgreSQL" {
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
                 province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
-                testimony_pending
+                testimony_pending, owner
          FROM cases WHERE case_id = $1 FOR UPDATE"
     } else {
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
                 province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
-                testimony_pending
+                testimony_pending, owner
          FROM cases WHERE case_id = $1"
     };
     Ok(sqlx::query_as(sql)
@@ -170,7 +187,7 @@ pub async fn get(conn: &mut AnyConnection, case_id: &str) -> Result<Option<CaseR
     Ok(sqlx::query_as(
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
                 province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
-                testimony_pending
+                testimony_pending, owner
          FROM cases WHERE case_id = $1",
     )
     .bind(case_id)
@@ -234,7 +251,7 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CaseRow>, StoreError> 
     Ok(sqlx::query_as(
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
                 province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
-                testimony_pending
+                testimony_pending, owner
          FROM cases ORDER BY updated_at DESC",
     )
     .fetch_all(conn)

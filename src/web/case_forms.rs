@@ -32,6 +32,7 @@ pub fn router() -> Router<DeskState> {
         .route("/cases/{id}/attachments/{aid}", get(download))
         .route("/cases/{id}/moves", post(make_move))
         .route("/cases/{id}/grants", post(grant))
+        .route("/cases/{id}/assign", post(assign))
         .route("/cases/{id}/grants/{org}/revoke", post(revoke))
 }
 
@@ -277,5 +278,38 @@ async fn revoke(
     match crate::app::prosecution::revoke(&state.node, &page.user.username, id, &org, now).await {
         Ok(()) => back(&page, id, "revoked"),
         Err(e) => refused_with(&state, &page, id, "grant", &Value::Null, e.into()).await,
+    }
+}
+
+/// POST /cases/{id}/assign: a supervisor gives the case to someone; an officer
+/// takes an unassigned one.
+async fn assign(
+    State(state): State<DeskState>,
+    page: Page,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let (id, form) = match case_form(&state, &page, Action::Move, &id, pairs) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let assigned = crate::app::assign::assign(
+        &state.node,
+        &page.user.username,
+        page.user.role,
+        id,
+        first(&form, "username"),
+        now,
+    )
+    .await;
+    match assigned.map_err(ApiError::from) {
+        Ok(()) => back(&page, id, "assigned"),
+        Err(ApiError::Forbidden) => refused(
+            &page.visitor.words,
+            StatusCode::FORBIDDEN,
+            "error.forbidden",
+        ),
+        Err(e) => refused_with(&state, &page, id, "assign", &Value::Null, e).await,
     }
 }

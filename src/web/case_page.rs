@@ -229,6 +229,27 @@ async fn case_view(
         .iter()
         .map(|(p, r)| consent_line(&w, p, r.as_ref()))
         .collect();
+    // Who may be given the case, for a supervisor: everyone here who works cases.
+    let assignees = if crate::domain::policy::allows(page.user.role, Action::Assign) {
+        match crate::app::accounts::list(&state.node.store).await {
+            Ok(users) => users
+                .into_iter()
+                .filter(|u| u.disabled == 0)
+                .filter(|u| {
+                    crate::domain::policy::Role::parse(&u.role)
+                        .is_some_and(|r| crate::domain::policy::allows(r, Action::Move))
+                })
+                .map(|u| OptView {
+                    selected: c.owner.as_deref() == Some(u.username.as_str()),
+                    label: u.username.clone(),
+                    value: u.username,
+                })
+                .collect(),
+            Err(e) => return unavailable(&w, e),
+        }
+    } else {
+        Vec::new()
+    };
     let t = CasePage {
         c: chrome(page, &format!("/cases/{}", c.id), "case.title"),
         id: c.id.clone(),
@@ -245,6 +266,13 @@ async fn case_view(
         draft,
         purged: c.purged_at.is_some(),
         referral,
+        owner: c
+            .owner
+            .clone()
+            .unwrap_or_else(|| w.t("cases.team").to_owned()),
+        can_take: c.owner.is_none() && crate::domain::policy::allows(page.user.role, Action::Move),
+        assignees,
+        me: page.user.username.clone(),
         correctable: !draft
             && c.purged_at.is_none()
             && sop::decide(status, our_side, Move::of(Kind::Correction)).is_ok(),

@@ -49,7 +49,7 @@ struct CasesQuery {
     state: Option<String>,
 }
 
-/// GET /cases?filter=inbox|waiting|all&state=
+/// GET /cases?filter=inbox|mine|team|waiting|all&state=
 async fn cases(
     State(state): State<DeskState>,
     page: Page,
@@ -66,8 +66,14 @@ async fn cases(
         "waiting" => Which::Waiting,
         _ => Which::All,
     };
+    // "Mine": the cases I hold; "team": the queue nobody has taken yet.
+    let held = match filter.as_str() {
+        "mine" => case_view::Held::By(&page.user.username),
+        "team" => case_view::Held::Nobody,
+        _ => case_view::Held::Any,
+    };
     let state_filter = Some(wanted_state.as_str()).filter(|s| !s.is_empty());
-    let rows = match case_view::list(&state.node, state_filter, None, which).await {
+    let rows = match case_view::list(&state.node, state_filter, None, which, held).await {
         Ok(r) => r,
         Err(e) => return unavailable(&w, e),
     };
@@ -94,6 +100,10 @@ async fn cases(
                 .map(|p| w.opt("province", p))
                 .unwrap_or_default(),
             updated: w.when(r.updated_at),
+            owner: r
+                .owner
+                .clone()
+                .unwrap_or_else(|| w.t("cases.team").to_owned()),
             id: r.id,
         })
         .collect();

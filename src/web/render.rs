@@ -238,6 +238,8 @@ pub struct CaseRowView {
     pub age: String,
     pub province: String,
     pub updated: String,
+    /// Who holds it; empty: the team's queue.
+    pub owner: String,
 }
 
 #[derive(Template)]
@@ -355,6 +357,14 @@ pub struct CasePage {
     pub referral: ContentView,
     /// The host may correct the referral it sent.
     pub correctable: bool,
+    /// Who holds the case here; the team's queue when nobody.
+    pub owner: String,
+    /// For a supervisor: whom the case can be given to.
+    pub assignees: Vec<OptView>,
+    /// An officer may take the case: nobody holds it.
+    pub can_take: bool,
+    /// The signed-in user's name (to take the case).
+    pub me: String,
     /// Where the return stands now: the latest of each kind of move.
     pub standing: Vec<EventView>,
     pub consents: Vec<String>,

@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod architecture;
+mod assign;
 mod cases;
 mod cli;
 mod content;

@@ -362,6 +362,7 @@ async fn purge_and_stats(backend: Backend) {
                 updated_at: now,
                 purged_at: None,
                 testimony_pending: 0,
+                owner: None,
             };
             mittaphap::store::cases::insert(&mut conn, &row)
                 .await

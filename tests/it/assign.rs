@@ -1,0 +1,142 @@
+//! Who holds a case on each node: the drafting officer, the team's queue for a
+//! case received, an officer taking it, a supervisor assigning it; audited, on the
+//! node's own timeline only.
+
+use serde_json::{Value, json};
+
+use crate::cases::referral;
+use crate::desk::{Desk, add_user};
+use crate::exchange::pair;
+use crate::helpers::{Backend, Databases, tls_provider, wait_for};
+use crate::on_both_backends;
+
+const PW: &str = "a long password for assignment";
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn cases_are_held_and_assigned(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, PW);
+    add_user(&la_dir, "keo", "officer", None, PW);
+    add_user(&la_dir, "sisouk", "officer", None, PW);
+    add_user(&la_dir, "bounmy", "supervisor", None, PW);
+    add_user(&la_dir, "auditor1", "auditor", None, PW);
+    let (_th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let http = reqwest::Client::new();
+    let thd = Desk {
+        base: format!("http://{}", th_run.desk_addr),
+        http: http.clone(),
+    };
+    let lad = Desk {
+        base: format!("http://{}", la_run.desk_addr),
+        http,
+    };
+    let somchai = thd.token("somchai", PW).await;
+    let keo = lad.token("keo", PW).await;
+    let sisouk = lad.token("sisouk", PW).await;
+    let bounmy = lad.token("bounmy", PW).await;
+
+    // The officer who drafts holds the case.
+    let (_, created) = thd
+        .post(
+            &somchai,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": referral()}),
+        )
+        .await;
+    let case = created["id"].as_str().unwrap().to_owned();
+    let (_, mine) = thd.get(&somchai, "/api/v1/cases?assigned=me").await;
+    assert_eq!(ids(&mine), vec![case.clone()]);
+    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
+    thd.post(&somchai, &format!("/api/v1/cases/{case}/consents"), &record)
+        .await;
+    thd.post(
+        &somchai,
+        &format!("/api/v1/cases/{case}/messages"),
+        &json!({"kind": "referral"}),
+    )
+    .await;
+    wait_for(&la.events.accepted, 1, "the referral").await;
+
+    // Received: in the team's queue, until an officer takes it.
+    let (_, queue) = lad.get(&keo, "/api/v1/cases?assigned=none").await;
+    assert_eq!(ids(&queue), vec![case.clone()]);
+    let path = format!("/api/v1/cases/{case}/assign");
+    let assign = |token: String, user: &'static str| {
+        let (desk, path) = (&lad, path.clone());
+        async move { desk.post(&token, &path, &json!({"username": user})).await }
+    };
+    assert_eq!(
+        assign(keo.clone(), "sisouk").await.0,
+        403,
+        "an officer assigns nobody else"
+    );
+    assert_eq!(
+        assign(keo.clone(), "keo").await.0,
+        204,
+        "an officer takes it"
+    );
+    assert_eq!(
+        assign(sisouk.clone(), "sisouk").await.0,
+        403,
+        "not a case someone holds"
+    );
+    let (_, mine) = lad.get(&keo, "/api/v1/cases?assigned=me").await;
+    assert_eq!(ids(&mine), vec![case.clone()]);
+    // A supervisor gives it to another officer, never to someone who does not
+    // work cases.
+    assert_eq!(assign(bounmy.clone(), "auditor1").await.0, 422);
+    assert_eq!(assign(bounmy.clone(), "sisouk").await.0, 204);
+    let (_, theirs) = lad.get(&bounmy, "/api/v1/cases?assigned=sisouk").await;
+    assert_eq!(ids(&theirs), vec![case.clone()]);
+    assert!(ids(&lad.get(&keo, "/api/v1/cases?assigned=me").await.1).is_empty());
+
+    // Audited, and on this node's timeline only.
+    let mut conn = la.store.pool().acquire().await.unwrap();
+    let audit = mittaphap::store::audit::all(&mut conn).await.unwrap();
+    drop(conn);
+    let assigned: Vec<&str> = audit
+        .iter()
+        .filter(|r| r.action == "case.assign")
+        .map(|r| r.detail.as_str())
+        .collect();
+    assert_eq!(
+        assigned,
+        ["owner=keo previous=", "owner=sisouk previous=keo"]
+    );
+    let (_, timeline) = lad
+        .get(&sisouk, &format!("/api/v1/cases/{case}/timeline"))
+        .await;
+    let last = timeline.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (
+            last["kind"].as_str(),
+            last["body"]["owner"].as_str(),
+            last["delivery"]["state"].as_str()
+        ),
+        (Some("assignment"), Some("sisouk"), Some("local"))
+    );
+    let (_, thai) = thd
+        .get(&somchai, &format!("/api/v1/cases/{case}/timeline"))
+        .await;
+    assert!(
+        thai.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["kind"] != "assignment"),
+        "assignment stays on its node"
+    );
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
+on_both_backends!(cases_are_held_and_assigned);
