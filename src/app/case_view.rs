@@ -137,6 +137,29 @@ pub async fn list(
         .collect())
 }
 
+/// The cases of `rows` that `q` finds: by a name, an identity document number or
+/// a phone (the blind index, `search::find`, audited), by the start of the case
+/// id, or by the province code.
+pub async fn search(
+    node: &Node,
+    actor: &str,
+    q: &str,
+    rows: Vec<Summary>,
+) -> Result<Vec<Summary>, AppError> {
+    let found = super::search::find(node, actor, q).await?;
+    let q = q.trim();
+    let prefix = q.to_ascii_lowercase();
+    let province = q.to_ascii_uppercase();
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            found.contains(&r.id)
+                || (prefix.len() >= 4 && r.id.starts_with(&prefix))
+                || r.province_of_origin.as_deref() == Some(province.as_str())
+        })
+        .collect())
+}
+
 /// Where an envelope of a move stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {

@@ -156,6 +156,7 @@ pub async fn create_draft(
     // Whoever drafts a referral holds it.
     row.owner = Some(actor.to_owned());
     cases::insert(&mut tx, &row).await?;
+    super::search::index(&mut tx, node, &row.case_id, referral).await?;
     let detail = format!("home_node={home_node}");
     let entry = Entry {
         actor,
@@ -203,6 +204,7 @@ pub async fn edit_draft(
     clear_facts(&mut row, &body);
     row.updated_at = millis(now);
     cases::update(&mut tx, &row).await?;
+    super::search::index(&mut tx, node, &row.case_id, referral).await?;
     let detail = format!("home_node={}", home_node.unwrap_or(&row.home_node));
     let entry = Entry {
         actor,

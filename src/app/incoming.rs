@@ -83,6 +83,7 @@ async fn apply_move(
         let sealed = seal_to_self(node, &plaintext)?;
         let mut row = draft_row(case_id, peer, &home, Side::Home, sealed, now);
         cases::insert(conn, &row).await?;
+        super::search::index(conn, node, case_id, &body).await?;
         if let Body::Referral(r) = &parsed {
             // What the person consented to, as the host recorded it.
             let record = seal_to_self(node, br#"{"received_with_referral":true}"#)?;
@@ -128,6 +129,7 @@ async fn apply_move(
                 Some(Ok(file)) => {
                     let plaintext = serde_json::to_vec(&file).map_err(|_| AppError::Seal)?;
                     row.sealed = seal_to_self(node, &plaintext)?;
+                    super::search::index(conn, node, case_id, &file).await?;
                     if let Ok(referral) = messages::parse(Kind::Referral, &file) {
                         super::cases::clear_facts(&mut row, &referral);
                     }

@@ -19,6 +19,7 @@
 //! | `outbox` | queueing an envelope in the caller's transaction |
 //! | `audit`, `checkpoint` | the hash-chained audit log and its peer-witnessed checkpoints |
 //! | `oversight` | what operators and auditors read: outbox health, audit log, readiness |
+//! | `search` | the blind index: names, numbers and phones found without their text in the database |
 //! | `retention`, `stats` | crypto-shredding of ended cases; suppressed statistics |
 
 pub mod accounts;
@@ -37,6 +38,7 @@ pub mod oversight;
 pub mod peers;
 pub mod prosecution;
 pub mod retention;
+pub mod search;
 pub mod session;
 pub mod stats;
 

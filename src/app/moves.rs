@@ -104,6 +104,7 @@ pub async fn make_move(
     let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
     check_track(&mut tx, &row, &parsed).await?;
     if let Some(file) = &corrected_file {
+        super::search::index(&mut tx, node, &row.case_id, file).await?;
         row.sealed = super::cases::seal_to_self(
             node,
             &serde_json::to_vec(file).map_err(|_| AppError::Seal)?,

@@ -91,6 +91,9 @@ pub struct ListQuery {
     updated_since: Option<String>,
     /// `me`: cases I hold; `none`: the team's queue; a user name: theirs.
     assigned: Option<String>,
+    /// Words of a name (any script, any part), an identity document or phone
+    /// number, the start of a case id, or a province code (audited, by count).
+    q: Option<String>,
 }
 
 /// GET /api/v1/cases?state=&turn=ours|theirs&updated_since=&assigned=me|none|USER:
@@ -130,7 +133,11 @@ pub async fn list(
         Some("none") => case_view::Held::Nobody,
         Some(name) => case_view::Held::By(name),
     };
-    let rows = case_view::list(&state.node, q.state.as_deref(), since, which, held).await?;
+    let mut rows = case_view::list(&state.node, q.state.as_deref(), since, which, held).await?;
+    if let Some(text) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
+        user.require(Action::ReadSealed)?;
+        rows = case_view::search(&state.node, &user.username, text, rows).await?;
+    }
     Ok(axum::Json(
         rows.into_iter().map(CaseSummary::from).collect(),
     ))

@@ -12,6 +12,7 @@ pub mod node;
 pub mod outbox;
 pub mod peers;
 pub mod prosecution;
+pub mod search;
 pub mod sessions;
 pub mod users;
 

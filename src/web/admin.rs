@@ -268,6 +268,8 @@ const AUDIT_ACTIONS: &[&str] = &[
     "user.enable",
     "user.password",
     "peer.add",
+    "case.assign",
+    "case.search",
 ];
 
 /// A day's first (or, with `end`, last) millisecond in Indochina Time.

@@ -47,6 +47,7 @@ async fn home(page: Page) -> Response {
 struct CasesQuery {
     filter: Option<String>,
     state: Option<String>,
+    q: Option<String>,
 }
 
 /// GET /cases?filter=inbox|mine|team|waiting|all&state=
@@ -76,6 +77,15 @@ async fn cases(
     let rows = match case_view::list(&state.node, state_filter, None, which, held).await {
         Ok(r) => r,
         Err(e) => return unavailable(&w, e),
+    };
+    let searched = q.q.clone().unwrap_or_default();
+    let rows = if searched.trim().is_empty() || allowed(&page, Action::ReadSealed).is_err() {
+        rows
+    } else {
+        match case_view::search(&state.node, &page.user.username, &searched, rows).await {
+            Ok(r) => r,
+            Err(e) => return unavailable(&w, e),
+        }
     };
     let views = rows
         .into_iter()
@@ -127,6 +137,7 @@ async fn cases(
         filter,
         states,
         inbox,
+        q: searched,
     };
     show(&page, StatusCode::OK, &t)
 }

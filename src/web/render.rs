@@ -250,6 +250,8 @@ pub struct CasesPage {
     pub filter: String,
     pub states: Vec<OptView>,
     pub inbox: bool,
+    /// What was searched for.
+    pub q: String,
 }
 
 pub struct EventView {

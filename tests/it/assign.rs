@@ -140,3 +140,94 @@ async fn cases_are_held_and_assigned(backend: Backend) {
     la_run.shutdown().await.unwrap();
 }
 on_both_backends!(cases_are_held_and_assigned);
+
+/// A case found by any part of a name in any script, by an identity document or
+/// phone number; the database holds none of the words searched for; each search
+/// audited by its count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_are_found_by_name_and_number_without_the_text_on_disk() {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, _la_dir) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, PW);
+    let (th, th_run) = th_dir.start().await;
+    let thd = Desk {
+        base: format!("http://{}", th_run.desk_addr),
+        http: reqwest::Client::new(),
+    };
+    let token = thd.token("somchai", PW).await;
+    let (_, created) = thd
+        .post(
+            &token,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": referral()}),
+        )
+        .await;
+    let case = created["id"].as_str().unwrap().to_owned();
+    let mut other = referral();
+    other["person"]["names"] = json!({"latin": "Noy Sengdara"});
+    other["identity_documents"] = json!([{"kind": "passport", "number": "P-1234567"}]);
+    other["family_contacts"] = json!([]);
+    thd.post(
+        &token,
+        "/api/v1/cases",
+        &json!({"home_node": "la-molsw", "referral": other}),
+    )
+    .await;
+    let search = |q: &str| {
+        let (desk, token, q) = (&thd, token.clone(), q.to_owned());
+        async move {
+            let url = url::Url::parse_with_params(
+                &format!("{}/api/v1/cases", desk.base),
+                &[("q", q.as_str())],
+            )
+            .unwrap();
+            let r = desk.http.get(url).bearer_auth(&token).send().await.unwrap();
+            ids(&r.json::<Value>().await.unwrap())
+        }
+    };
+    for q in [
+        "ແກ້ວມະ",
+        "แก้วมณี",
+        "keoMANY",
+        "nang keo",
+        "778812",
+        "5555 1234",
+    ] {
+        assert_eq!(search(q).await, vec![case.clone()], "{q}");
+    }
+    assert!(
+        search("Sengdara Keomany").await.is_empty(),
+        "every word must match"
+    );
+    assert_eq!(search("sengdara").await.len(), 1);
+    assert_eq!(
+        search(&case[..28]).await,
+        vec![case.clone()],
+        "a case-id prefix"
+    );
+    let mut conn = th.store.pool().acquire().await.unwrap();
+    let audit = mittaphap::store::audit::all(&mut conn).await.unwrap();
+    drop(conn);
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "case.search" && r.detail == "results=1")
+    );
+    assert!(
+        !audit
+            .iter()
+            .any(|r| r.detail.contains("eomany") || r.detail.contains("778812"))
+    );
+    th_run.shutdown().await.unwrap();
+    for (path, (_, bytes)) in crate::helpers::snapshot(&th_dir.dir.join("data")) {
+        for secret in ["Keomany", "keomany", "eom", "778812", "แก้วมณี", "Sengdara"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret:?} in the clear in {}",
+                path.display()
+            );
+        }
+    }
+}
