@@ -19,6 +19,7 @@ pub fn chrome(page: &Page, here: &str, title_key: &str) -> Chrome {
         csrf: page.csrf.clone(),
         here: here.to_owned(),
         title: w.t(title_key).to_owned(),
+        counts: page.counts,
     }
 }
 

@@ -18,6 +18,8 @@ pub struct Chrome {
     /// This page's path, for the language links.
     pub here: String,
     pub title: String,
+    /// What waits for a user who works cases.
+    pub counts: Option<super::visitor::Counts>,
 }
 
 pub struct UserView {
@@ -207,6 +209,7 @@ pub fn refused(w: &Words, status: StatusCode, key: &str) -> Response {
         csrf: String::new(),
         here: "/".into(),
         title: w.t("app.name").to_owned(),
+        counts: None,
     };
     page(
         status,

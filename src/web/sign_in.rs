@@ -48,6 +48,7 @@ fn sign_in_page(visitor: &Visitor, next: &str, username: &str, error: Option<Str
         csrf: String::new(),
         here: "/sign-in".into(),
         title: w.t("signin.title").to_owned(),
+        counts: None,
     };
     let status = if error.is_some() {
         StatusCode::UNAUTHORIZED

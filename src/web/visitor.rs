@@ -119,6 +119,37 @@ pub struct Page {
     pub user: SignedInUser,
     pub visitor: Visitor,
     pub csrf: String,
+    /// For whoever works cases: what waits for them, shown in the header.
+    pub counts: Option<Counts>,
+}
+
+/// What waits, in the header of every page.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Cases I hold whose return has not ended.
+    pub mine: usize,
+    /// Cases in the team's queue, taken by nobody.
+    pub team: usize,
+}
+
+/// The counts for `username` (none when the database does not answer: a page
+/// still shows).
+async fn counts(state: &DeskState, username: &str) -> Option<Counts> {
+    use crate::app::case_view::{Held, Which, list};
+    let open = |c: &crate::app::case_view::Summary| !c.status.state.is_end();
+    let mine = list(&state.node, None, None, Which::All, Held::By(username))
+        .await
+        .ok()?
+        .iter()
+        .filter(|c| open(c))
+        .count();
+    let team = list(&state.node, None, None, Which::All, Held::Nobody)
+        .await
+        .ok()?
+        .iter()
+        .filter(|c| open(c))
+        .count();
+    Some(Counts { mine, team })
 }
 
 impl FromRequestParts<DeskState> for Page {
@@ -140,10 +171,17 @@ impl FromRequestParts<DeskState> for Page {
             return Err(Redirect::to(&to).into_response());
         };
         let csrf = csrf_token(state, &user.username, user.epoch);
+        let counts =
+            if crate::domain::policy::allows(user.role, crate::domain::policy::Action::Move) {
+                counts(state, &user.username).await
+            } else {
+                None
+            };
         Ok(Self {
             user,
             visitor,
             csrf,
+            counts,
         })
     }
 }

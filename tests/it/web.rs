@@ -409,6 +409,7 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
     add_user(&th_dir, "lawyer.lpn", "legal_aid", Some("lpn"), PASSWORD);
     add_user(&th_dir, "admin1", "admin", None, PASSWORD);
     add_user(&la_dir, "keo", "officer", None, PASSWORD);
+    add_user(&la_dir, "bounmy", "supervisor", None, PASSWORD);
     let (th, th_run) = th_dir.start().await;
     let (la, la_run) = la_dir.start().await;
     // Two host names, so each node keeps its own session cookie in one browser.
@@ -735,6 +736,59 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
         .unwrap();
     b.shot("th-case-phone").await;
     b.client.set_window_size(1100, 1300).await.unwrap();
+    b.client
+        .goto(&format!("{th_base}/cases/{case_id}"))
+        .await
+        .unwrap();
+
+    // On the Lao node the case waits in the team's queue until a supervisor
+    // assigns it; the officer then finds it under "Mine", counted in the header.
+    b.client
+        .goto(&format!("{la_base}/cases?filter=team"))
+        .await
+        .unwrap();
+    b.click("header form[action='/sign-out'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap();
+    b.sign_in(&la_base, "bounmy", "lo").await;
+    b.client
+        .goto(&format!("{la_base}/cases/{case_id}"))
+        .await
+        .unwrap();
+    b.select("form[action$='/assign'] select[name=username]", "keo")
+        .await;
+    b.click("form[action$='/assign'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".notice"))
+        .await
+        .unwrap();
+    b.click("header form[action='/sign-out'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("input[name=username]"))
+        .await
+        .unwrap();
+    b.sign_in(&la_base, "keo", "lo").await;
+    b.client
+        .goto(&format!("{la_base}/cases?filter=mine"))
+        .await
+        .unwrap();
+    let mine = b.source().await;
+    assert!(mine.contains(&case_id[..8]), "the case under Mine");
+    let badge = b
+        .client
+        .find(Locator::Css("a.count-mine .badge"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(badge, "1", "counted in the header");
+    b.shot("lo-mine").await;
     b.client
         .goto(&format!("{th_base}/cases/{case_id}"))
         .await
