@@ -48,6 +48,18 @@ pub struct NodeConfig {
     pub retention: RetentionConfig,
     #[serde(default)]
     pub stats: StatsConfig,
+    #[serde(default)]
+    pub workflow: WorkflowConfig,
+}
+
+/// How case work is organised on this node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowConfig {
+    /// Move kinds a supervisor other than their author approves before they are
+    /// sent (four eyes), such as `["referral", "closure", "withdrawal"]`.
+    #[serde(default)]
+    pub approve: Vec<String>,
 }
 
 /// Default least time between two audit checkpoints to a peer: one hour.
@@ -348,6 +360,7 @@ mod tests {
             audit: AuditConfig::default(),
             retention: RetentionConfig::default(),
             stats: StatsConfig::default(),
+            workflow: WorkflowConfig::default(),
         }
     }
 

@@ -12,6 +12,7 @@
 //! | `case_view` | the one audited reader of a case: file, timeline with delivery, track, attachments, turn |
 //! | `prosecution` | legal-aid grants and the board |
 //! | `accounts` | accounts and password hashing |
+//! | `approval` | four eyes: moves of the kinds `[workflow] approve` names held until a supervisor approves them |
 //! | `assign` | who holds a case on this node: assignment and taking, audited, on the timeline |
 //! | `session` | sign-in with lock-out, sign-out, password change, who a token speaks for |
 //! | `held` | a form posted after its session ended, sealed until its user signs in again |
@@ -23,6 +24,7 @@
 //! | `retention`, `stats` | crypto-shredding of ended cases; suppressed statistics |
 
 pub mod accounts;
+pub mod approval;
 pub mod assign;
 pub mod attachments;
 pub mod audit;

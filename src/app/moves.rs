@@ -20,8 +20,11 @@ use crate::store::prosecution;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moved {
     pub status: Status,
-    /// The envelope that carries it to the peer (none for a withdrawn draft).
+    /// The envelope that carries it to the peer (none for a withdrawn draft, or a
+    /// move awaiting approval).
     pub jti: Option<String>,
+    /// Held until a supervisor approves it (`[workflow] approve`): nothing sent.
+    pub awaiting_approval: bool,
 }
 
 /// Makes our move `kind` on a case. A referral sends the draft's own content; any
@@ -34,11 +37,34 @@ pub async fn make_move(
     body: &serde_json::Value,
     now: time::OffsetDateTime,
 ) -> Result<Moved, AppError> {
+    move_as(node, actor, case_id, kind, body, now, None).await
+}
+
+/// As `make_move`; `approved_by` names the supervisor who approved a held move.
+pub(super) async fn move_as(
+    node: &Node,
+    actor: &str,
+    case_id: uuid::Uuid,
+    kind: &str,
+    body: &serde_json::Value,
+    now: time::OffsetDateTime,
+    approved_by: Option<&str>,
+) -> Result<Moved, AppError> {
     let kind = Kind::parse(kind).ok_or_else(|| AppError::UnknownKind(kind.to_owned()))?;
+    let original = body;
     let mut tx = node.store.begin().await?;
     let mut row = cases::get_for_update(&mut tx, &case_id.to_string())
         .await?
         .ok_or(AppError::NotFound)?;
+    if approved_by.is_none()
+        && crate::store::pending::get(&mut tx, &row.case_id)
+            .await?
+            .is_some()
+    {
+        return Err(AppError::Conflict(
+            "a step of this case awaits a supervisor's approval".into(),
+        ));
+    }
     let draft;
     let correction;
     let mut corrected_file = None;
@@ -103,6 +129,17 @@ pub async fn make_move(
     };
     let next = sop::decide(status_of(&row), our_side, parsed.sop_move(kind))?;
     check_track(&mut tx, &row, &parsed).await?;
+    // Four eyes: a move of a kind this node has approved first is held, checked,
+    // until a supervisor other than its author approves it.
+    if approved_by.is_none() && super::approval::needed(node, kind) {
+        super::approval::hold(&mut tx, node, &row, actor, kind, original, now).await?;
+        tx.commit().await?;
+        return Ok(Moved {
+            status: status_of(&row),
+            jti: None,
+            awaiting_approval: true,
+        });
+    }
     if let Some(file) = &corrected_file {
         super::search::index(&mut tx, node, &row.case_id, file).await?;
         row.sealed = super::cases::seal_to_self(
@@ -150,7 +187,11 @@ pub async fn make_move(
     audit::record(&mut tx, entry, now).await?;
     tx.commit().await?;
     node.outbox_ready.notify_one();
-    Ok(Moved { status: next, jti })
+    Ok(Moved {
+        status: next,
+        jti,
+        awaiting_approval: false,
+    })
 }
 
 /// The attachment ids a move names, for a kind that may carry documents. `files`

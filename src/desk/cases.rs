@@ -21,6 +21,8 @@ pub fn router() -> Router<DeskState> {
         .route("/api/v1/cases/{id}", get(read).patch(edit))
         .route("/api/v1/cases/{id}/consents", post(consent))
         .route("/api/v1/cases/{id}/assign", post(assign))
+        .route("/api/v1/cases/{id}/approve", post(approve))
+        .route("/api/v1/cases/{id}/return", post(return_to_author))
         .route("/api/v1/cases/{id}/messages", post(message))
         .route("/api/v1/cases/{id}/timeline", get(timeline))
         .route(
@@ -238,6 +240,60 @@ pub async fn read(
     Ok(axum::Json(out))
 }
 
+/// POST /api/v1/cases/{id}/approve: a supervisor other than its author approves
+/// the step that awaits approval; it is then decided again and sent.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/approve", params(("id" = String, Path, description = "Case id")), responses((status = 200, description = "The new state and turn, and the envelope id", body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Nothing awaits approval, or its author asks", body = ErrorBody)))]
+pub async fn approve(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    user.require(Action::Assign)?;
+    let moved = crate::app::approval::approve(
+        &state.node,
+        &user.username,
+        user.role,
+        case_id(&id)?,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(axum::Json(json!({
+        "state": moved.status.state.as_str(),
+        "turn": moved.status.turn.map(|t| t.as_str()),
+        "jti": moved.jti,
+        "awaiting_approval": moved.awaiting_approval,
+    })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Returned {
+    /// Why the step goes back to its author.
+    reason: String,
+}
+
+/// POST /api/v1/cases/{id}/return: a supervisor returns the step that awaits
+/// approval to its author, with a reason; nothing is sent.
+#[utoipa::path(post, path = "/api/v1/cases/{id}/return", params(("id" = String, Path, description = "Case id")), request_body = Returned, responses((status = 204, description = "Returned"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn return_to_author(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(id): Path<String>,
+    ApiJson(r): ApiJson<Returned>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Action::Assign)?;
+    crate::app::approval::return_to_author(
+        &state.node,
+        &user.username,
+        user.role,
+        case_id(&id)?,
+        &r.reason,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Assignment {
@@ -321,6 +377,7 @@ pub async fn message(
         "state": moved.status.state.as_str(),
         "turn": moved.status.turn.map(|t| t.as_str()),
         "jti": moved.jti,
+        "awaiting_approval": moved.awaiting_approval,
     })))
 }
 

@@ -16,7 +16,7 @@ pub fn router() -> Router<DeskState> {
     info(title = "Mittaphap desk API", description = "The case workers' API of a Mittaphap node (DESIGN §7)."),
     paths(
         super::session::sign_in, super::session::sign_out, super::session::change_password,
-        super::cases::list, super::cases::assign, super::cases::create, super::cases::read, super::cases::edit, super::cases::consent,
+        super::cases::list, super::cases::assign, super::cases::approve, super::cases::return_to_author, super::cases::create, super::cases::read, super::cases::edit, super::cases::consent,
         super::cases::message, super::cases::timeline, super::cases::upload,
         super::cases::list_attachments, super::cases::download,
         super::admin::list_users, super::admin::add_user, super::admin::update_user,
@@ -28,7 +28,7 @@ pub fn router() -> Router<DeskState> {
     ),
     components(schemas(
         super::session::Credentials, super::session::PasswordChange, super::cases::CaseSummary,
-        super::cases::NewCase, super::cases::MoveRequest, super::cases::DraftEdit, super::cases::Assignment,
+        super::cases::NewCase, super::cases::MoveRequest, super::cases::DraftEdit, super::cases::Assignment, super::cases::Returned,
         super::admin::UserSummary, super::admin::NewAccount, super::admin::AccountUpdate,
         super::admin::PeerSummary, super::oversight::AuditEntry, super::prosecution::NewGrant, super::error::ErrorBody,
         super::error::FieldIssue

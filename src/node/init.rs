@@ -106,6 +106,7 @@ fn config_for(opts: &InitOptions) -> Result<NodeConfig, NodeError> {
         audit: Default::default(),
         retention: Default::default(),
         stats: Default::default(),
+        workflow: Default::default(),
     })
 }
 

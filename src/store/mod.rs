@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod node;
 pub mod outbox;
 pub mod peers;
+pub mod pending;
 pub mod prosecution;
 pub mod search;
 pub mod sessions;

@@ -270,6 +270,9 @@ const AUDIT_ACTIONS: &[&str] = &[
     "peer.add",
     "case.assign",
     "case.search",
+    "case.approval_asked",
+    "case.approve",
+    "case.return",
 ];
 
 /// A day's first (or, with `end`, last) millisecond in Indochina Time.

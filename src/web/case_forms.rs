@@ -33,6 +33,8 @@ pub fn router() -> Router<DeskState> {
         .route("/cases/{id}/moves", post(make_move))
         .route("/cases/{id}/grants", post(grant))
         .route("/cases/{id}/assign", post(assign))
+        .route("/cases/{id}/approve", post(approve))
+        .route("/cases/{id}/return", post(return_to_author))
         .route("/cases/{id}/grants/{org}/revoke", post(revoke))
 }
 
@@ -132,6 +134,7 @@ async fn make_move(
     )
     .await
     {
+        Ok(m) if m.awaiting_approval => back(&page, id, "held"),
         Ok(_) => back(&page, id, "sent"),
         Err(e) => refused_with(&state, &page, id, kind.as_str(), &body, e.into()).await,
     }
@@ -311,5 +314,53 @@ async fn assign(
             "error.forbidden",
         ),
         Err(e) => refused_with(&state, &page, id, "assign", &Value::Null, e).await,
+    }
+}
+
+/// POST /cases/{id}/approve: a supervisor approves the step that awaits it.
+async fn approve(
+    State(state): State<DeskState>,
+    page: Page,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let (id, _) = match case_form(&state, &page, Action::Assign, &id, pairs) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let approved =
+        crate::app::approval::approve(&state.node, &page.user.username, page.user.role, id, now)
+            .await;
+    match approved {
+        Ok(_) => back(&page, id, "sent"),
+        Err(e) => refused_with(&state, &page, id, "approve", &Value::Null, e.into()).await,
+    }
+}
+
+/// POST /cases/{id}/return: a supervisor returns the step to its author.
+async fn return_to_author(
+    State(state): State<DeskState>,
+    page: Page,
+    Path(id): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    let (id, form) = match case_form(&state, &page, Action::Assign, &id, pairs) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let returned = crate::app::approval::return_to_author(
+        &state.node,
+        &page.user.username,
+        page.user.role,
+        id,
+        first(&form, "reason"),
+        now,
+    )
+    .await;
+    match returned {
+        Ok(()) => back(&page, id, "returned"),
+        Err(e) => refused_with(&state, &page, id, "return", &Value::Null, e.into()).await,
     }
 }

@@ -250,6 +250,21 @@ async fn case_view(
     } else {
         Vec::new()
     };
+    let pending = match crate::app::approval::pending_of(&state.node, &c.id).await {
+        Ok(p) => p,
+        Err(e) => return unavailable(&w, e),
+    };
+    let can_approve = pending.as_ref().is_some_and(|(_, author)| {
+        *author != page.user.username
+            && crate::domain::policy::allows(page.user.role, Action::Assign)
+    });
+    let pending = pending.map(|(kind, author)| {
+        format!(
+            "{}: {} ({author})",
+            w.t("case.pending"),
+            w.opt("moved", &kind)
+        )
+    });
     let t = CasePage {
         c: chrome(page, &format!("/cases/{}", c.id), "case.title"),
         id: c.id.clone(),
@@ -273,6 +288,8 @@ async fn case_view(
         can_take: c.owner.is_none() && crate::domain::policy::allows(page.user.role, Action::Move),
         assignees,
         me: page.user.username.clone(),
+        pending,
+        can_approve,
         correctable: !draft
             && c.purged_at.is_none()
             && sop::decide(status, our_side, Move::of(Kind::Correction)).is_ok(),

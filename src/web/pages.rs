@@ -455,9 +455,13 @@ async fn correct_referral(
     )
     .await;
     match moved.map_err(ApiError::from) {
-        Ok(_) => with_cookies(
+        Ok(m) => with_cookies(
             &page.visitor,
-            Redirect::to(&format!("/cases/{id}?notice=sent")).into_response(),
+            Redirect::to(&format!(
+                "/cases/{id}?notice={}",
+                if m.awaiting_approval { "held" } else { "sent" }
+            ))
+            .into_response(),
         ),
         Err(ApiError::Invalid(e)) => {
             referral_page(state, page, &action, body, home, Some(&e)).await

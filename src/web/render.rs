@@ -370,6 +370,10 @@ pub struct CasePage {
     pub can_take: bool,
     /// The signed-in user's name (to take the case).
     pub me: String,
+    /// The step that awaits a supervisor's approval, and who made it.
+    pub pending: Option<String>,
+    /// A supervisor other than its author may approve or return it.
+    pub can_approve: bool,
     /// Where the return stands now: the latest of each kind of move.
     pub standing: Vec<EventView>,
     pub consents: Vec<String>,

@@ -231,3 +231,131 @@ async fn cases_are_found_by_name_and_number_without_the_text_on_disk() {
         }
     }
 }
+
+/// Four eyes: with `[workflow] approve = ["referral"]`, a referral is checked and
+/// held until a supervisor other than its author approves it; returned, it is
+/// never sent.
+async fn a_referral_waits_for_a_second_person(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    let config = th_dir.dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("approve = []"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("approve = []", "approve = [\"referral\"]"),
+    )
+    .unwrap();
+    add_user(&th_dir, "somchai", "officer", None, PW);
+    add_user(&th_dir, "malee", "supervisor", None, PW);
+    add_user(&th_dir, "pranee", "supervisor", None, PW);
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let thd = Desk {
+        base: format!("http://{}", th_run.desk_addr),
+        http: reqwest::Client::new(),
+    };
+    let somchai = thd.token("somchai", PW).await;
+    let malee = thd.token("malee", PW).await;
+    let pranee = thd.token("pranee", PW).await;
+    let mut cases = Vec::new();
+    for _ in 0..2 {
+        let (_, created) = thd
+            .post(
+                &somchai,
+                "/api/v1/cases",
+                &json!({"home_node": "la-molsw", "referral": referral()}),
+            )
+            .await;
+        let case = created["id"].as_str().unwrap().to_owned();
+        let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
+        thd.post(&somchai, &format!("/api/v1/cases/{case}/consents"), &record)
+            .await;
+        cases.push(case);
+    }
+    // Held: checked, nothing sent, the case still a draft.
+    let (status, held) = thd
+        .post(
+            &malee,
+            &format!("/api/v1/cases/{}/messages", cases[0]),
+            &json!({"kind": "referral"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{held}");
+    assert_eq!(
+        (held["awaiting_approval"].as_bool(), held["state"].as_str()),
+        (Some(true), Some("draft"))
+    );
+    let mut conn = th.store.pool().acquire().await.unwrap();
+    let queued = mittaphap::store::outbox::summary(&mut conn).await.unwrap();
+    drop(conn);
+    assert!(queued.iter().all(|p| p.queued == 0), "nothing sent yet");
+    let path = |what: &str, case: &str| format!("/api/v1/cases/{case}/{what}");
+    // Its author may not approve it; an officer may not either; another may.
+    assert_eq!(
+        thd.post(&malee, &path("approve", &cases[0]), &json!({}))
+            .await
+            .0,
+        409
+    );
+    assert_eq!(
+        thd.post(&somchai, &path("approve", &cases[0]), &json!({}))
+            .await
+            .0,
+        403
+    );
+    let (status, sent) = thd
+        .post(&pranee, &path("approve", &cases[0]), &json!({}))
+        .await;
+    assert_eq!(
+        (status, sent["state"].as_str()),
+        (200, Some("referred")),
+        "{sent}"
+    );
+    wait_for(&la.events.accepted, 1, "the approved referral").await;
+    // Returned with a reason: never sent, the author may try again.
+    thd.post(
+        &somchai,
+        &format!("/api/v1/cases/{}/messages", cases[1]),
+        &json!({"kind": "referral"}),
+    )
+    .await;
+    let again = thd
+        .post(
+            &somchai,
+            &format!("/api/v1/cases/{}/messages", cases[1]),
+            &json!({"kind": "referral"}),
+        )
+        .await;
+    assert_eq!(again.0, 409, "one step awaits approval at a time");
+    let (status, _) = thd
+        .post(
+            &pranee,
+            &path("return", &cases[1]),
+            &json!({"reason": "Attach the family book first"}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, timeline) = thd.get(&somchai, &path("timeline", &cases[1])).await;
+    let kinds: Vec<&str> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["approval_requested", "approval_returned"]);
+    assert_eq!(
+        timeline[1]["body"]["reason"],
+        "Attach the family book first"
+    );
+    assert_eq!(
+        *la.events.accepted.borrow(),
+        1,
+        "the returned referral was never sent"
+    );
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
+on_both_backends!(a_referral_waits_for_a_second_person);
