@@ -53,13 +53,37 @@ pub struct NodeConfig {
 }
 
 /// How case work is organised on this node.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowConfig {
     /// Move kinds a supervisor other than their author approves before they are
     /// sent (four eyes), such as `["referral", "closure", "withdrawal"]`.
     #[serde(default)]
     pub approve: Vec<String>,
+    /// Reintegration follow-ups due this many months after reception.
+    #[serde(default = "default_follow_up_months")]
+    pub follow_up_months: Vec<u32>,
+    /// Days the home side has to verify a referral before it is overdue.
+    #[serde(default = "default_verification_days")]
+    pub verification_days: u32,
+}
+
+fn default_follow_up_months() -> Vec<u32> {
+    vec![1, 3, 6, 12]
+}
+
+fn default_verification_days() -> u32 {
+    14
+}
+
+impl Default for WorkflowConfig {
+    fn default() -> Self {
+        Self {
+            approve: Vec::new(),
+            follow_up_months: default_follow_up_months(),
+            verification_days: default_verification_days(),
+        }
+    }
 }
 
 /// Default least time between two audit checkpoints to a peer: one hour.

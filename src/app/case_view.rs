@@ -10,6 +10,7 @@ use super::audit::{self, Entry};
 use super::cases::{open_sealed, parse_side, peer_of, status_of};
 use crate::domain::messages::{Body, ProsecutionUpdate, parse};
 use crate::domain::prosecution::{Track, summarise};
+use crate::domain::reminders::{Due, Schedule, overdue};
 use crate::domain::sop::{Kind, Side, Status};
 use crate::node::Node;
 use crate::store::cases::{self, CaseRow, EventRow};
@@ -46,6 +47,8 @@ pub struct Summary {
     pub purged_at: Option<i64>,
     /// Who holds the case on this node; none: the team's queue.
     pub owner: Option<String>,
+    /// What is overdue on it (the home side's verification, follow-ups).
+    pub overdue: Vec<Due>,
 }
 
 impl Summary {
@@ -74,6 +77,7 @@ impl Summary {
             updated_at: row.updated_at,
             purged_at: row.purged_at,
             owner: row.owner,
+            overdue: Vec::new(),
         }
     }
 
@@ -119,7 +123,7 @@ pub async fn list(
 ) -> Result<Vec<Summary>, AppError> {
     let mut conn = node.store.pool().acquire().await?;
     let rows = cases::list(&mut conn).await?;
-    Ok(rows
+    let listed: Vec<Summary> = rows
         .into_iter()
         .filter(|r| state.is_none_or(|s| s == r.state))
         .filter(|r| since.is_none_or(|t| r.updated_at >= t))
@@ -134,7 +138,33 @@ pub async fn list(
             Which::Waiting => c.turn.is_some() && !c.awaiting_us,
             Which::All => true,
         })
-        .collect())
+        .collect();
+    let mut out = Vec::with_capacity(listed.len());
+    for mut c in listed {
+        // Only the home side owes what falls due; only its open cases are read.
+        if c.our_side() == Side::Home && !c.status.state.is_end() {
+            let events = cases::events(&mut conn, &c.id).await?;
+            c.overdue = due_on(node, &c, &events);
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// What is overdue on a case now, by the node's schedule.
+fn due_on(node: &Node, c: &Summary, events: &[EventRow]) -> Vec<Due> {
+    let w = &node.config.workflow;
+    let schedule = Schedule {
+        follow_up_months: w.follow_up_months.clone(),
+        verification_days: w.verification_days,
+    };
+    let moves: Vec<(Kind, i64)> = events
+        .iter()
+        .filter(|e| e.outcome == "applied")
+        .filter_map(|e| Kind::parse(&e.kind).map(|k| (k, e.at)))
+        .collect();
+    let now = crate::domain::millis(time::OffsetDateTime::now_utc());
+    overdue(&schedule, c.our_side(), c.status.state, &moves, now)
 }
 
 /// The cases of `rows` that `q` finds: by a name, an identity document number or
@@ -331,7 +361,8 @@ pub async fn open(
 ) -> Result<CaseView, AppError> {
     let (row, events) = load(node, id).await?;
     let sealed = row.sealed.clone();
-    let summary = Summary::of(row);
+    let mut summary = Summary::of(row);
+    summary.overdue = due_on(node, &summary, &events);
     let mut timeline = delivered(node, &summary, &events).await?;
     open_bodies(node, &events, &mut timeline);
     let mut conn = node.store.pool().acquire().await?;

@@ -55,6 +55,16 @@ pub struct CaseSummary {
     updated_at: String,
     /// The user who holds the case on this node; null: the team's queue.
     owner: Option<String>,
+    /// What is overdue: `verification`, or `follow_up_<month>`.
+    overdue: Vec<String>,
+}
+
+/// An overdue item as the API names it.
+fn due_name(d: &crate::domain::reminders::Due) -> String {
+    match d {
+        crate::domain::reminders::Due::Verification { .. } => "verification".into(),
+        crate::domain::reminders::Due::FollowUp { month, .. } => format!("follow_up_{month}"),
+    }
 }
 
 impl From<Summary> for CaseSummary {
@@ -76,6 +86,7 @@ impl From<Summary> for CaseSummary {
             crossing_point: c.crossing_point,
             prosecution_milestone: c.prosecution_milestone,
             updated_at: rfc3339(c.updated_at),
+            overdue: c.overdue.iter().map(due_name).collect(),
             owner: c.owner,
         }
     }

@@ -7,6 +7,7 @@ pub mod ids;
 pub mod messages;
 pub mod policy;
 pub mod prosecution;
+pub mod reminders;
 pub mod sop;
 pub mod stats;
 pub mod throttle;

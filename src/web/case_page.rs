@@ -290,6 +290,18 @@ async fn case_view(
         me: page.user.username.clone(),
         pending,
         can_approve,
+        overdue: c
+            .overdue
+            .iter()
+            .map(|d| match d {
+                crate::domain::reminders::Due::Verification { since } => {
+                    format!("{} {}", w.t("due.verification"), w.when(*since))
+                }
+                crate::domain::reminders::Due::FollowUp { month, since } => {
+                    format!("{} {month} ({})", w.t("due.follow_up"), w.when(*since))
+                }
+            })
+            .collect(),
         correctable: !draft
             && c.purged_at.is_none()
             && sop::decide(status, our_side, Move::of(Kind::Correction)).is_ok(),

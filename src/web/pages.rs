@@ -114,6 +114,7 @@ async fn cases(
                 .owner
                 .clone()
                 .unwrap_or_else(|| w.t("cases.team").to_owned()),
+            overdue: !r.overdue.is_empty(),
             id: r.id,
         })
         .collect();

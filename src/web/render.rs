@@ -243,6 +243,8 @@ pub struct CaseRowView {
     pub updated: String,
     /// Who holds it; empty: the team's queue.
     pub owner: String,
+    /// Something is overdue on it.
+    pub overdue: bool,
 }
 
 #[derive(Template)]
@@ -372,6 +374,8 @@ pub struct CasePage {
     pub me: String,
     /// The step that awaits a supervisor's approval, and who made it.
     pub pending: Option<String>,
+    /// What is overdue, in the reader's words.
+    pub overdue: Vec<String>,
     /// A supervisor other than its author may approve or return it.
     pub can_approve: bool,
     /// Where the return stands now: the latest of each kind of move.

@@ -359,3 +359,64 @@ async fn a_referral_waits_for_a_second_person(backend: Backend) {
     la_run.shutdown().await.unwrap();
 }
 on_both_backends!(a_referral_waits_for_a_second_person);
+
+/// What falls due shows on the home side's list: a referral not verified within
+/// the node's days (none, here).
+async fn a_late_verification_is_flagged(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    let config = la_dir.dir.join("node.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("verification_days = 14"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("verification_days = 14", "verification_days = 0"),
+    )
+    .unwrap();
+    add_user(&th_dir, "somchai", "officer", None, PW);
+    add_user(&la_dir, "keo", "officer", None, PW);
+    let (_th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    let http = reqwest::Client::new();
+    let thd = Desk {
+        base: format!("http://{}", th_run.desk_addr),
+        http: http.clone(),
+    };
+    let lad = Desk {
+        base: format!("http://{}", la_run.desk_addr),
+        http,
+    };
+    let somchai = thd.token("somchai", PW).await;
+    let keo = lad.token("keo", PW).await;
+    let (_, created) = thd
+        .post(
+            &somchai,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": referral()}),
+        )
+        .await;
+    let case = created["id"].as_str().unwrap().to_owned();
+    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
+    thd.post(&somchai, &format!("/api/v1/cases/{case}/consents"), &record)
+        .await;
+    thd.post(
+        &somchai,
+        &format!("/api/v1/cases/{case}/messages"),
+        &json!({"kind": "referral"}),
+    )
+    .await;
+    wait_for(&la.events.accepted, 1, "the referral").await;
+    let (_, listed) = lad.get(&keo, "/api/v1/cases").await;
+    assert_eq!(listed[0]["overdue"], json!(["verification"]), "{listed}");
+    let (_, thai) = thd.get(&somchai, "/api/v1/cases").await;
+    assert_eq!(
+        thai[0]["overdue"],
+        json!([]),
+        "the host owes no verification"
+    );
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
+on_both_backends!(a_late_verification_is_flagged);
