@@ -28,6 +28,8 @@ struct DemoNode {
     user: &'static str,
     password: &'static str,
     token: String,
+    /// The node's supervisor's session, who assigns and approves.
+    supervisor: String,
 }
 
 pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
@@ -116,6 +118,8 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
             crate::crypto::hash::group_hex(&peer.fingerprint)
         );
     }
+    // The Lao node has a second person approve a closure before it is sent.
+    made[1].0.config.workflow.approve = vec!["closure".to_owned()];
     let http = reqwest::Client::new();
     let mut nodes = Vec::new();
     for (node, listeners, user, password, _) in made {
@@ -135,6 +139,24 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
             .as_str()
             .ok_or_else(|| failed("sign-in failed"))?
             .to_owned();
+        let supervisor_name = if nodes.is_empty() {
+            TH_USERS[0].0
+        } else {
+            LA_USERS[0].0
+        };
+        let session: Value = http
+            .post(format!("{desk}/api/v1/session"))
+            .json(&json!({"username": supervisor_name, "password": password}))
+            .send()
+            .await
+            .map_err(failed)?
+            .json()
+            .await
+            .map_err(failed)?;
+        let supervisor = session["token"]
+            .as_str()
+            .ok_or_else(|| failed("the supervisor's sign-in failed"))?
+            .to_owned();
         nodes.push(DemoNode {
             node,
             running,
@@ -142,6 +164,7 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
             user,
             password,
             token,
+            supervisor,
         });
     }
 
@@ -181,9 +204,19 @@ async fn call(
     path: &str,
     body: &Value,
 ) -> Result<Value, CliError> {
+    call_as(http, n, &n.token, path, body).await
+}
+
+async fn call_as(
+    http: &reqwest::Client,
+    n: &DemoNode,
+    token: &str,
+    path: &str,
+    body: &Value,
+) -> Result<Value, CliError> {
     let response = http
         .post(format!("{}{path}", n.desk))
-        .bearer_auth(&n.token)
+        .bearer_auth(token)
         .json(body)
         .send()
         .await
@@ -314,13 +347,32 @@ async fn drive(http: &reqwest::Client, nodes: &[DemoNode]) -> Result<(), CliErro
         }
         let before = *other.node.events.accepted.borrow();
         let t0 = Instant::now();
-        let moved = call(
+        let mut moved = call(
             http,
             mover,
             &format!("/api/v1/cases/{case}/messages"),
             &json!({"kind": kind, "body": body}),
         )
         .await?;
+        if moved["awaiting_approval"] == json!(true) {
+            println!(
+                "    {kind} held on {} for a supervisor's approval; {} approves it",
+                mover.node.config.node_id,
+                if std::ptr::eq(mover, th) {
+                    TH_USERS[0].0
+                } else {
+                    LA_USERS[0].0
+                }
+            );
+            moved = call_as(
+                http,
+                mover,
+                &mover.supervisor,
+                &format!("/api/v1/cases/{case}/approve"),
+                &json!({}),
+            )
+            .await?;
+        }
         let mut accepted = other.node.events.accepted.subscribe();
         tokio::time::timeout(
             std::time::Duration::from_secs(60),
@@ -343,6 +395,21 @@ async fn drive(http: &reqwest::Client, nodes: &[DemoNode]) -> Result<(), CliErro
             i + 1,
             mover.node.config.node_id
         );
+        if kind == "referral" {
+            // The Lao supervisor gives the case received to the Lao officer.
+            call_as(
+                http,
+                la,
+                &la.supervisor,
+                &format!("/api/v1/cases/{case}/assign"),
+                &json!({"username": la.user}),
+            )
+            .await?;
+            println!(
+                "    la-molsw: {} assigned the case to {}",
+                LA_USERS[0].0, la.user
+            );
+        }
     }
     let listed: Value = http
         .get(format!("{}/api/v1/cases/{case}/attachments", la.desk))

@@ -390,6 +390,17 @@ fn demo_runs_a_whole_return() {
         root.path().join("demo").to_str().unwrap(),
     ]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // One assignment and one approval shown.
+    assert!(
+        out.stdout.contains("assigned the case to keo.officer"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("closure held on la-molsw"),
+        "{}",
+        out.stdout
+    );
     // Every role on both nodes, each account printed.
     for account in [
         "somchai.officer",
