@@ -188,3 +188,9 @@ pub async fn return_to_author(
     tx.commit().await?;
     Ok(())
 }
+
+/// How many steps await a supervisor's approval on this node.
+pub async fn waiting(node: &Node) -> Result<i64, AppError> {
+    let mut conn = node.store.pool().acquire().await?;
+    Ok(pending::count(&mut conn).await?)
+}

@@ -47,3 +47,11 @@ pub async fn delete(conn: &mut AnyConnection, case_id: &str) -> Result<(), Store
         .await?;
     Ok(())
 }
+
+/// How many moves await approval on this node.
+pub async fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pending_moves")
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}

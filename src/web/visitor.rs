@@ -130,26 +130,43 @@ pub struct Counts {
     pub mine: usize,
     /// Cases in the team's queue, taken by nobody.
     pub team: usize,
+    /// Of mine, those with something overdue.
+    pub overdue: usize,
+    /// For a supervisor: steps awaiting approval.
+    pub approvals: Option<i64>,
 }
 
 /// The counts for `username` (none when the database does not answer: a page
 /// still shows).
-async fn counts(state: &DeskState, username: &str) -> Option<Counts> {
+async fn counts(
+    state: &DeskState,
+    username: &str,
+    role: crate::domain::policy::Role,
+) -> Option<Counts> {
     use crate::app::case_view::{Held, Which, list};
     let open = |c: &crate::app::case_view::Summary| !c.status.state.is_end();
-    let mine = list(&state.node, None, None, Which::All, Held::By(username))
+    let held = list(&state.node, None, None, Which::All, Held::By(username))
         .await
-        .ok()?
-        .iter()
-        .filter(|c| open(c))
-        .count();
+        .ok()?;
+    let mine = held.iter().filter(|c| open(c)).count();
+    let overdue = held.iter().filter(|c| !c.overdue.is_empty()).count();
+    let approvals = if crate::domain::policy::allows(role, crate::domain::policy::Action::Assign) {
+        crate::app::approval::waiting(&state.node).await.ok()
+    } else {
+        None
+    };
     let team = list(&state.node, None, None, Which::All, Held::Nobody)
         .await
         .ok()?
         .iter()
         .filter(|c| open(c))
         .count();
-    Some(Counts { mine, team })
+    Some(Counts {
+        mine,
+        team,
+        overdue,
+        approvals,
+    })
 }
 
 impl FromRequestParts<DeskState> for Page {
@@ -173,7 +190,7 @@ impl FromRequestParts<DeskState> for Page {
         let csrf = csrf_token(state, &user.username, user.epoch);
         let counts =
             if crate::domain::policy::allows(user.role, crate::domain::policy::Action::Move) {
-                counts(state, &user.username).await
+                counts(state, &user.username, user.role).await
             } else {
                 None
             };
