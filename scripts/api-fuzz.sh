@@ -2,7 +2,7 @@
 # The desk API against its own OpenAPI document: schemathesis generates requests
 # for every operation on a demo node, signed in as an officer, and fails on any
 # 5xx, undocumented status, or response that breaks the schema.
-# MITTAPHAP_API_FUZZ_EXAMPLES sets the examples per operation (default 20).
+# MITTAPHAP_API_FUZZ_EXAMPLES sets the examples per operation (default 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,13 +23,18 @@ base=$(grep "^th-msdhs: pages" "$work/demo.log" | grep -o "http://[0-9.:]*" | he
 token=$(curl -sf -X POST "$base/api/v1/session" -H 'content-type: application/json' \
     -d '{"username":"somchai.officer","password":"demo-password-th"}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+# Phases: examples, fuzzing and stateful sequences. The coverage phase is left out:
+# on the referral's nested body schema it sometimes fails inside schemathesis itself
+# (a Python "AST constructor recursion depth mismatch" while describing a strategy),
+# a crash of the tool, not an answer of the API, that would fail CI at random.
 # Excluded: sign-out and password change (they would end the session under test),
 # and the check that every schema-valid body is accepted: message bodies are
 # free-form JSON in the document and validated by the domain rules (422 naming
 # the field), which the schema does not spell out.
 schemathesis run "$base/api/v1/openapi.json" \
     -H "Authorization: Bearer $token" \
-    --max-examples "${MITTAPHAP_API_FUZZ_EXAMPLES:-20}" \
+    --max-examples "${MITTAPHAP_API_FUZZ_EXAMPLES:-60}" \
     --exclude-method DELETE --exclude-path /api/v1/session/password \
     --exclude-checks positive_data_acceptance \
+    --phases examples,fuzzing,stateful \
     --seed 1 -w 2
