@@ -162,6 +162,12 @@ fn spawn_upkeep(node: Arc<Node>, mut stop: watch::Receiver<bool>) -> JoinHandle<
             since_ms: crate::store::millis(time::OffsetDateTime::now_utc()),
         };
         let mut last_sweep: Option<tokio::time::Instant> = None;
+        // Cases made before the search index existed are indexed once.
+        match crate::app::search::index_missing(&node).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(cases = n, "cases added to the search index"),
+            Err(e) => tracing::warn!(error = %e, "the search index could not be completed"),
+        }
         loop {
             let now = time::OffsetDateTime::now_utc();
             if let Err(e) = crate::app::checkpoint::send_due(&node, now, due).await {

@@ -102,6 +102,25 @@ pub(super) async fn index(
     Ok(())
 }
 
+/// Indexes the cases made before the index existed (or whose index is empty);
+/// returns how many. The upkeep task runs it once at start.
+pub async fn index_missing(node: &Node) -> Result<usize, AppError> {
+    let mut conn = node.store.pool().acquire().await?;
+    let missing = search::unindexed(&mut conn).await?;
+    drop(conn);
+    let mut done = 0;
+    for (case_id, sealed) in missing {
+        let Some(file) = super::cases::open_sealed(node, &sealed) else {
+            continue;
+        };
+        let mut tx = node.store.begin().await?;
+        index(&mut tx, node, &case_id, &file).await?;
+        tx.commit().await?;
+        done += 1;
+    }
+    Ok(done)
+}
+
 /// The cases whose names, numbers or phones hold every word of `q` (any part of
 /// a word of three characters or more), audited with the count, not the text.
 pub async fn find(node: &Node, actor: &str, q: &str) -> Result<BTreeSet<String>, AppError> {

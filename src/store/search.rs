@@ -32,3 +32,13 @@ pub async fn cases_with(conn: &mut AnyConnection, token: &str) -> Result<Vec<Str
         .await?;
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
+
+/// Cases with sealed content and no index entry (made before the index existed).
+pub async fn unindexed(conn: &mut AnyConnection) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, sealed FROM cases
+         WHERE purged_at IS NULL AND case_id NOT IN (SELECT DISTINCT case_id FROM case_index)",
+    )
+    .fetch_all(conn)
+    .await?)
+}

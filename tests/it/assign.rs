@@ -207,6 +207,16 @@ async fn cases_are_found_by_name_and_number_without_the_text_on_disk() {
         vec![case.clone()],
         "a case-id prefix"
     );
+    // Cases made before the index existed are indexed when the node starts.
+    sqlx::query("DELETE FROM case_index")
+        .execute(th.store.pool())
+        .await
+        .unwrap();
+    assert!(search("keomany").await.is_empty());
+    // (The upkeep task also indexes at start; whichever runs first does the work.)
+    let indexed = mittaphap::app::search::index_missing(&th).await.unwrap();
+    assert!(indexed <= 2, "{indexed}");
+    assert_eq!(search("keomany").await, vec![case.clone()]);
     let mut conn = th.store.pool().acquire().await.unwrap();
     let audit = mittaphap::store::audit::all(&mut conn).await.unwrap();
     drop(conn);
