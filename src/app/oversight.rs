@@ -13,8 +13,16 @@ pub use crate::store::outbox::PeerOutbox;
 pub struct Readiness(Store);
 
 impl Readiness {
-    pub fn new(store: Store) -> Self {
-        Self(store)
+    /// Readiness of the database at `url` (a node's own is `of`).
+    pub async fn connect(url: &str) -> Result<Self, AppError> {
+        let store = Store::connect(url, true).await?;
+        store.migrate().await?;
+        Ok(Self(store))
+    }
+
+    /// Stops answering: every later check is unavailable.
+    pub async fn close(&self) {
+        self.0.close().await;
     }
 
     pub fn of(node: &Node) -> Self {

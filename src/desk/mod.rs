@@ -168,17 +168,14 @@ pub fn content_disposition(file_name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use tower::ServiceExt;
 
-    async fn store() -> (Store, tempfile::TempDir) {
+    async fn readiness() -> (Readiness, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
-        let store = Store::connect(&url, true).await.unwrap();
-        store.migrate().await.unwrap();
-        (store, dir)
+        (Readiness::connect(&url).await.unwrap(), dir)
     }
 
     async fn get(app: Router, path: &str) -> (StatusCode, Value) {
@@ -212,8 +209,8 @@ mod tests {
 
     #[tokio::test]
     async fn health_and_readiness() {
-        let (store, _dir) = store().await;
-        let app = health(Readiness::new(store.clone()));
+        let (ready, _dir) = readiness().await;
+        let app = health(ready.clone());
         assert_eq!(
             get(app.clone(), "/healthz").await,
             (StatusCode::OK, json!({"status": "ok"}))
@@ -226,7 +223,7 @@ mod tests {
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["error"], "not_found");
 
-        store.close().await;
+        ready.close().await;
         let (status, body) = get(app, "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(body["error"], "unavailable");

@@ -144,23 +144,26 @@ async fn counts(
     role: crate::domain::policy::Role,
 ) -> Option<Counts> {
     use crate::app::case_view::{Held, Which, list};
-    let open = |c: &crate::app::case_view::Summary| !c.status.state.is_end();
-    let held = list(&state.node, None, None, Which::All, Held::By(username))
+    // One read of the case list: mine and the team's queue are both in it.
+    let open: Vec<_> = list(&state.node, None, None, Which::All, Held::Any)
         .await
-        .ok()?;
-    let mine = held.iter().filter(|c| open(c)).count();
-    let overdue = held.iter().filter(|c| !c.overdue.is_empty()).count();
+        .ok()?
+        .into_iter()
+        .filter(|c| !c.status.state.is_end())
+        .collect();
+    let held = |c: &&crate::app::case_view::Summary| c.owner.as_deref() == Some(username);
+    let mine = open.iter().filter(held).count();
+    let overdue = open
+        .iter()
+        .filter(held)
+        .filter(|c| !c.overdue.is_empty())
+        .count();
+    let team = open.iter().filter(|c| c.owner.is_none()).count();
     let approvals = if crate::domain::policy::allows(role, crate::domain::policy::Action::Assign) {
         crate::app::approval::waiting(&state.node).await.ok()
     } else {
         None
     };
-    let team = list(&state.node, None, None, Which::All, Held::Nobody)
-        .await
-        .ok()?
-        .iter()
-        .filter(|c| open(c))
-        .count();
     Some(Counts {
         mine,
         team,
