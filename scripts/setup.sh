@@ -41,6 +41,10 @@ else
     echo "setup: PostgreSQL is not reachable; the PostgreSQL half of the tests will be skipped"
 fi
 
+# aiosmtpd, a real SMTP server the notice tests start on 127.0.0.1.
+python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q aiosmtpd || \
+    echo "setup: could not install aiosmtpd from PyPI" >&2
+
 # schemathesis, for the API fuzz pass (scripts/api-fuzz.sh).
 command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis || \
     echo "setup: could not install schemathesis from PyPI" >&2

@@ -50,6 +50,72 @@ pub struct NodeConfig {
     pub stats: StatsConfig,
     #[serde(default)]
     pub workflow: WorkflowConfig,
+    #[serde(default)]
+    pub notify: NotifyConfig,
+}
+
+/// Notices by email: off until `smtp_url` is set.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `smtp://host:port` (plain, or `?tls=required` for STARTTLS),
+    /// `smtps://host:port` (TLS from the start), with `user:password@` when
+    /// the server wants credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<String>,
+    /// The sender, such as `Mittaphap <desk@shelter.example>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The desk's address as users open it, for the link in a notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desk_url: Option<String>,
+    /// At most one email per user this often: what arrives meanwhile waits
+    /// for the next.
+    #[serde(default = "default_batch_secs")]
+    pub batch_secs: u64,
+    /// How often the node looks for what waits.
+    #[serde(default = "default_check_secs")]
+    pub check_secs: u64,
+    /// Admins are told of a channel undelivered for longer than this.
+    #[serde(default = "default_undelivered_secs")]
+    pub undelivered_secs: u64,
+}
+
+fn default_batch_secs() -> u64 {
+    300
+}
+
+fn default_check_secs() -> u64 {
+    60
+}
+
+fn default_undelivered_secs() -> u64 {
+    3600
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            from: None,
+            desk_url: None,
+            batch_secs: default_batch_secs(),
+            check_secs: default_check_secs(),
+            undelivered_secs: default_undelivered_secs(),
+        }
+    }
+}
+
+impl fmt::Debug for NotifyConfig {
+    // The SMTP URL may carry a password: show whether it is set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "…"))
+            .field("from", &self.from)
+            .field("desk_url", &self.desk_url)
+            .field("batch_secs", &self.batch_secs)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How case work is organised on this node.
@@ -221,7 +287,8 @@ impl NodeConfig {
     /// Overrides: `MITTAPHAP_DATABASE_URL`, `MITTAPHAP_FEDERATION_ADDR`,
     /// `MITTAPHAP_MAX_BLOB_BYTES`, `MITTAPHAP_RETRY_MAX_MS`, `MITTAPHAP_DESK_ADDR`, `MITTAPHAP_DESK_TLS_CERT`,
     /// `MITTAPHAP_DESK_TLS_KEY`, `MITTAPHAP_AUDIT_CHECKPOINT_EVERY_SECS`,
-    /// `MITTAPHAP_PURGE_SEALED_AFTER_DAYS`, `MITTAPHAP_STATS_K`.
+    /// `MITTAPHAP_PURGE_SEALED_AFTER_DAYS`, `MITTAPHAP_STATS_K`,
+    /// `MITTAPHAP_NOTIFY_SMTP_URL` (keeps an SMTP password out of the file).
     pub fn apply_overrides(
         &mut self,
         get: impl Fn(&str) -> Option<String>,
@@ -265,6 +332,9 @@ impl NodeConfig {
                     name: "MITTAPHAP_PURGE_SEALED_AFTER_DAYS",
                     message: format!("{v:?} is not a number of days"),
                 })?);
+        }
+        if let Some(v) = get("MITTAPHAP_NOTIFY_SMTP_URL") {
+            self.notify.smtp_url = Some(v).filter(|v| !v.is_empty());
         }
         if let Some(v) = get("MITTAPHAP_STATS_K") {
             self.stats.k = v
@@ -385,6 +455,7 @@ mod tests {
             retention: RetentionConfig::default(),
             stats: StatsConfig::default(),
             workflow: WorkflowConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 

@@ -50,6 +50,7 @@ pub struct Running {
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
     courier: JoinHandle<()>,
     upkeep: JoinHandle<()>,
+    notices: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -58,6 +59,9 @@ impl Running {
         let _ = self.stop.send(true);
         let _ = self.courier.await;
         let _ = self.upkeep.await;
+        if let Some(notices) = self.notices {
+            let _ = notices.await;
+        }
         for task in self.tasks {
             match task.await {
                 Ok(Ok(())) => {}
@@ -79,6 +83,8 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         .local_addr()
         .map_err(|e| NodeError::Invalid(e.to_string()))?;
     let desk_tls = desk_tls(&node, desk_addr)?;
+    let notifier = crate::app::notify::Notifier::from_config(&node.config.notify)
+        .map_err(NodeError::Invalid)?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
 
@@ -133,6 +139,7 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
     };
     let courier = crate::federation::outbox::spawn_courier(node.clone(), stopped.clone());
     let upkeep = spawn_upkeep(node.clone(), stopped.clone());
+    let notices = notifier.map(|n| spawn_notices(node.clone(), n, stopped.clone()));
     tracing::info!(%federation_addr, %desk_addr, node = %node.config.node_id, "serving");
     Ok(Running {
         federation_addr,
@@ -142,6 +149,47 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         tasks,
         courier,
         upkeep,
+        notices,
+    })
+}
+
+/// Notices by email (`app::notify`) every `[notify] check_secs`, until stopped.
+/// A failed round (the SMTP server down) is tried again the next time.
+fn spawn_notices(
+    node: Arc<Node>,
+    notifier: crate::app::notify::Notifier,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = std::time::Duration::from_secs(node.config.notify.check_secs.max(1));
+        let mut failing = false;
+        loop {
+            let now = crate::app::oversight::now_ms();
+            match crate::app::notify::round(&node, &notifier, now).await {
+                Ok(round) => {
+                    if let Some(problem) = &round.failed {
+                        if !failing {
+                            tracing::warn!(problem = %problem, "notice email not sent; will retry");
+                        }
+                        failing = true;
+                    } else {
+                        if failing {
+                            tracing::info!("notice emails are going out again");
+                        }
+                        failing = false;
+                    }
+                    if round.sent > 0 {
+                        tracing::info!(sent = round.sent, "notice emails sent");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "notice round failed; will retry"),
+            }
+            node.events.notice_rounds.send_modify(|n| *n += 1);
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
     })
 }
 

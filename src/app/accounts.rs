@@ -59,6 +59,24 @@ pub struct NewUser<'a> {
     pub role: &'a str,
     pub org: Option<&'a str>,
     pub password: String,
+    /// Where notices go (none: no email).
+    pub email: Option<&'a str>,
+}
+
+/// Checks an email address for notices: one address, such as
+/// `somchai@shelter.example`.
+pub fn check_email(email: &str) -> Result<(), AccountError> {
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.parse::<lettre::Address>().is_ok();
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "email",
+            "one email address, such as name@example.org",
+        ))
+    }
 }
 
 pub fn check_username(username: &str) -> Result<(), AccountError> {
@@ -101,6 +119,9 @@ pub async fn add(
             "an organisation (2 to 64 letters, digits, '.', '_' or '-') is given for legal_aid users, and only for them",
         ));
     }
+    if let Some(email) = new.email {
+        check_email(email)?;
+    }
     let password = new.password;
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
@@ -115,6 +136,8 @@ pub async fn add(
         created_at: millis(now),
         token_epoch: 0,
         lang: None,
+        email: new.email.map(str::to_owned),
+        notified_at: None,
     };
     let mut tx = store.begin().await?;
     users::insert(&mut tx, &row).await.map_err(|e| match e {
@@ -166,6 +189,37 @@ pub async fn set_disabled(
     Ok(())
 }
 
+/// Sets or clears (`None`) the email address notices go to.
+pub async fn set_email(
+    store: &Store,
+    actor: &str,
+    username: &str,
+    email: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<(), AccountError> {
+    if let Some(email) = email {
+        check_email(email)?;
+    }
+    let mut tx = store.begin().await?;
+    if !users::set_email(&mut tx, username, email).await? {
+        return Err(AccountError::NotFound);
+    }
+    // The address itself stays out of the audit log.
+    let detail = format!(
+        "user={username} email={}",
+        if email.is_some() { "set" } else { "cleared" }
+    );
+    let entry = Entry {
+        actor,
+        action: "user.email",
+        case_id: None,
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// An account as operators see it (never its password hash).
 pub use crate::store::users::UserRow;
 
@@ -193,5 +247,19 @@ mod tests {
         assert!(hash.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("correct horse battery!", &hash));
+    }
+
+    #[test]
+    fn email_addresses() {
+        assert!(check_email("somchai@shelter.example").is_ok());
+        for bad in [
+            "",
+            "somchai",
+            "a@b@c",
+            "a b@c.example",
+            "a@c.example\nBcc: x@y.example",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad:?}");
+        }
     }
 }

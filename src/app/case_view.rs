@@ -47,8 +47,13 @@ pub struct Summary {
     pub purged_at: Option<i64>,
     /// Who holds the case on this node; none: the team's queue.
     pub owner: Option<String>,
-    /// What is overdue on it (the home side's verification, follow-ups).
+    /// What is overdue on it (the home side's verification, follow-ups; a
+    /// handover past the agreed day).
     pub overdue: Vec<Due>,
+    /// The return date planned or agreed (`YYYY-MM-DD`).
+    pub return_date: Option<String>,
+    /// A step made here awaits a supervisor's approval.
+    pub awaiting_approval: bool,
 }
 
 impl Summary {
@@ -78,6 +83,8 @@ impl Summary {
             purged_at: row.purged_at,
             owner: row.owner,
             overdue: Vec::new(),
+            return_date: row.return_date,
+            awaiting_approval: false,
         }
     }
 
@@ -99,6 +106,8 @@ pub enum Which {
     Inbox,
     /// Waiting for the peer: a turn is due, and it is not ours.
     Waiting,
+    /// A step made here awaits a supervisor's approval.
+    Approvals,
 }
 
 /// Whose cases a list holds.
@@ -123,6 +132,11 @@ pub async fn list(
 ) -> Result<Vec<Summary>, AppError> {
     let mut conn = node.store.pool().acquire().await?;
     let rows = cases::list(&mut conn).await?;
+    let held_back: std::collections::HashSet<String> = crate::store::pending::list(&mut conn)
+        .await?
+        .into_iter()
+        .map(|p| p.case_id)
+        .collect();
     let listed: Vec<Summary> = rows
         .into_iter()
         .filter(|r| state.is_none_or(|s| s == r.state))
@@ -133,18 +147,26 @@ pub async fn list(
             Held::Nobody => r.owner.is_none(),
         })
         .map(Summary::of)
+        .map(|mut c| {
+            c.awaiting_approval = held_back.contains(&c.id);
+            c
+        })
         .filter(|c| match which {
             Which::Inbox => c.awaiting_us,
             Which::Waiting => c.turn.is_some() && !c.awaiting_us,
+            Which::Approvals => c.awaiting_approval,
             Which::All => true,
         })
         .collect();
     let mut out = Vec::with_capacity(listed.len());
     for mut c in listed {
-        // Only the home side owes what falls due; only its open cases are read.
+        // The home side owes follow-ups and verification (its open cases' timelines
+        // are read); either side may owe a handover (the return date suffices).
         if c.our_side() == Side::Home && !c.status.state.is_end() {
             let events = cases::events(&mut conn, &c.id).await?;
             c.overdue = due_on(node, &c, &events);
+        } else if c.status.state == crate::domain::sop::State::ReturnConfirmed {
+            c.overdue = due_on(node, &c, &[]);
         }
         out.push(c);
     }
@@ -164,7 +186,19 @@ fn due_on(node: &Node, c: &Summary, events: &[EventRow]) -> Vec<Due> {
         .filter_map(|e| Kind::parse(&e.kind).map(|k| (k, e.at)))
         .collect();
     let now = crate::domain::millis(time::OffsetDateTime::now_utc());
-    overdue(&schedule, c.our_side(), c.status.state, &moves, now)
+    let return_date = c
+        .return_date
+        .as_deref()
+        .and_then(|d| crate::domain::vocab::Date::parse(d).ok())
+        .map(crate::domain::vocab::Date::inner);
+    overdue(
+        &schedule,
+        c.our_side(),
+        c.status.state,
+        &moves,
+        return_date,
+        now,
+    )
 }
 
 /// The cases of `rows` that `q` finds: by a name, an identity document number or

@@ -67,10 +67,16 @@ pub(super) fn clear_facts(row: &mut CaseRow, body: &Body) {
             );
             row.province_of_origin = Some(r.origin.province.as_str().to_owned());
         }
-        Body::ReturnPlan(p) => row.crossing_point = name(&p.crossing.point),
+        Body::ReturnPlan(p) => {
+            row.crossing_point = name(&p.crossing.point);
+            row.return_date = name(&p.date);
+        }
         Body::ReturnCounterproposal(c) => {
             if let Some(c) = &c.crossing {
                 row.crossing_point = name(&c.point);
+            }
+            if let Some(d) = &c.date {
+                row.return_date = name(d);
             }
         }
         Body::Handover(h) => row.crossing_point = name(&h.crossing.point),
@@ -108,6 +114,7 @@ pub(super) fn draft_row(
         purged_at: None,
         testimony_pending: 0,
         owner: None,
+        return_date: None,
     }
 }
 

@@ -19,6 +19,7 @@
 //! | `peers` | registering and listing peers |
 //! | `outbox` | queueing an envelope in the caller's transaction |
 //! | `audit`, `checkpoint` | the hash-chained audit log and its peer-witnessed checkpoints |
+//! | `notify` | notices by email: what newly waits for each user, with no personal data, batched and retried |
 //! | `oversight` | what operators and auditors read: outbox health, audit log, readiness |
 //! | `search` | the blind index: names, numbers and phones found without their text in the database |
 //! | `retention`, `stats` | crypto-shredding of ended cases; suppressed statistics |
@@ -35,6 +36,7 @@ pub mod error;
 pub mod held;
 pub mod incoming;
 pub mod moves;
+pub mod notify;
 pub mod outbox;
 pub mod oversight;
 pub mod peers;

@@ -81,6 +81,8 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
             created_at: crate::store::millis(now),
             token_epoch: 0,
             lang: None,
+            email: None,
+            notified_at: None,
         };
         users::insert(&mut tx, &row).await.map_err(failed)?;
         tx.commit().await.map_err(failed)?;
@@ -101,6 +103,7 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
                 role,
                 org: *org,
                 password: made[i].3.to_owned(),
+                email: None,
             };
             crate::app::accounts::add(&made[i].0.store, "operator", new, now)
                 .await

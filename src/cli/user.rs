@@ -1,4 +1,4 @@
-//! `user add|disable|enable`: desk accounts, from the node's own machine.
+//! `user add|email|disable|enable`: desk accounts, from the node's own machine.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -26,6 +26,18 @@ pub enum UserCommand {
         /// Read the password from standard input (its first line).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Where notices go (see `[notify]` in docs/operations.md).
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Set the email address notices go to; `--email ""` removes it.
+    Email {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: String,
     },
     /// Disable an account: its sessions end at once and it cannot sign in.
     Disable {
@@ -62,9 +74,13 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
             role,
             org,
             password_stdin: _,
+            email,
         } => {
             // Check what can be checked before reading a password or opening the node.
             accounts::check_username(&username).map_err(cli_error)?;
+            if let Some(email) = &email {
+                accounts::check_email(email).map_err(cli_error)?;
+            }
             let mut input = String::new();
             std::io::stdin()
                 .read_to_string(&mut input)
@@ -76,11 +92,30 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
                 role: &role,
                 org: org.as_deref(),
                 password,
+                email: email.as_deref(),
             };
             let result = accounts::add(&node.store, "operator", new, now).await;
             node.store.close().await;
             let role = result.map_err(cli_error)?;
             println!("added user {username} ({})", role.as_str());
+        }
+        UserCommand::Email {
+            dir,
+            username,
+            email,
+        } => {
+            let email = Some(email.as_str()).filter(|e| !e.is_empty());
+            if let Some(email) = email {
+                accounts::check_email(email).map_err(cli_error)?;
+            }
+            let node = Node::open(&dir).await?;
+            let result = accounts::set_email(&node.store, "operator", &username, email, now).await;
+            node.store.close().await;
+            result.map_err(cli_error)?;
+            match email {
+                Some(_) => println!("notices for {username} go to the address given"),
+                None => println!("{username} gets no notice email"),
+            }
         }
         UserCommand::Disable { dir, username } => switch(&dir, &username, true, now).await?,
         UserCommand::Enable { dir, username } => switch(&dir, &username, false, now).await?,

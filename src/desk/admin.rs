@@ -41,6 +41,8 @@ pub struct UserSummary {
     username: String,
     role: String,
     org: Option<String>,
+    /// Where notices go; null: no email.
+    email: Option<String>,
     disabled: bool,
     created_at: String,
 }
@@ -59,6 +61,7 @@ pub async fn list_users(
                 username: u.username,
                 role: u.role,
                 org: u.org,
+                email: u.email,
                 disabled: u.disabled != 0,
                 created_at: rfc3339(u.created_at),
             })
@@ -77,6 +80,9 @@ pub struct NewAccount {
     org: Option<String>,
     /// At least 12 characters.
     password: String,
+    /// Where notices go (optional).
+    #[serde(default)]
+    email: Option<String>,
 }
 
 /// POST /api/v1/users: a new account.
@@ -92,6 +98,7 @@ pub async fn add_user(
         role: &new.role,
         org: new.org.as_deref(),
         password: new.password,
+        email: new.email.as_deref().filter(|e| !e.is_empty()),
     };
     let role = accounts::add(
         &state.node.store,
@@ -110,10 +117,15 @@ pub async fn add_user(
 #[serde(deny_unknown_fields)]
 pub struct AccountUpdate {
     /// true ends the user's sessions at once and refuses sign-in.
-    disabled: bool,
+    #[serde(default)]
+    disabled: Option<bool>,
+    /// The address notices go to; an empty string removes it.
+    #[serde(default)]
+    email: Option<String>,
 }
 
-/// PATCH /api/v1/users/{username}: disable or re-enable an account.
+/// PATCH /api/v1/users/{username}: disable or re-enable an account, or set
+/// its email address.
 #[utoipa::path(patch, path = "/api/v1/users/{username}", params(("username" = String, Path, description = "User name")), request_body = AccountUpdate, responses((status = 204, description = "Updated"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_user(
     user: SignedInUser,
@@ -122,19 +134,25 @@ pub async fn update_user(
     ApiJson(update): ApiJson<AccountUpdate>,
 ) -> Result<StatusCode, ApiError> {
     user.require(Action::ManageUsers)?;
-    if username == user.username && update.disabled {
+    if update.disabled.is_none() && update.email.is_none() {
+        return Err(ApiError::Invalid(crate::domain::BodyError::new(
+            "disabled",
+            "give disabled, email or both",
+        )));
+    }
+    if username == user.username && update.disabled == Some(true) {
         return Err(ApiError::Conflict(
             "an admin cannot disable their own account".into(),
         ));
     }
-    accounts::set_disabled(
-        &state.node.store,
-        &user.username,
-        &username,
-        update.disabled,
-        time::OffsetDateTime::now_utc(),
-    )
-    .await?;
+    let now = time::OffsetDateTime::now_utc();
+    if let Some(email) = &update.email {
+        let email = Some(email.as_str()).filter(|e| !e.is_empty());
+        accounts::set_email(&state.node.store, &user.username, &username, email, now).await?;
+    }
+    if let Some(disabled) = update.disabled {
+        accounts::set_disabled(&state.node.store, &user.username, &username, disabled, now).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

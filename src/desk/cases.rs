@@ -55,8 +55,13 @@ pub struct CaseSummary {
     updated_at: String,
     /// The user who holds the case on this node; null: the team's queue.
     owner: Option<String>,
-    /// What is overdue: `verification`, or `follow_up_<month>`.
+    /// What is overdue: `verification`, `follow_up_<month>`, or `handover` (the
+    /// agreed return day passed with no handover recorded).
     overdue: Vec<String>,
+    /// A step made here awaits a supervisor's approval.
+    awaiting_approval: bool,
+    /// The return date planned or agreed (`YYYY-MM-DD`).
+    return_date: Option<String>,
 }
 
 /// An overdue item as the API names it.
@@ -64,6 +69,7 @@ fn due_name(d: &crate::domain::reminders::Due) -> String {
     match d {
         crate::domain::reminders::Due::Verification { .. } => "verification".into(),
         crate::domain::reminders::Due::FollowUp { month, .. } => format!("follow_up_{month}"),
+        crate::domain::reminders::Due::Handover { .. } => "handover".into(),
     }
 }
 
@@ -73,6 +79,8 @@ impl From<Summary> for CaseSummary {
             our_turn: c.our_turn,
             testimony_pending: c.testimony_pending,
             awaiting_us: c.awaiting_us,
+            awaiting_approval: c.awaiting_approval,
+            return_date: c.return_date.clone(),
             id: c.id,
             host_node: c.host_node,
             home_node: c.home_node,

@@ -107,6 +107,7 @@ fn config_for(opts: &InitOptions) -> Result<NodeConfig, NodeError> {
         retention: Default::default(),
         stats: Default::default(),
         workflow: Default::default(),
+        notify: Default::default(),
     })
 }
 

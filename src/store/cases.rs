@@ -27,14 +27,16 @@ pub struct CaseRow {
     pub testimony_pending: i64,
     /// The user who holds the case on this node; none: the team's queue.
     pub owner: Option<String>,
+    /// The return date planned or agreed (`YYYY-MM-DD`).
+    pub return_date: Option<String>,
 }
 
 pub async fn insert(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO cases (case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification,
                             exploitation_types, province_of_origin, crossing_point, prosecution_milestone, sealed,
-                            created_at, updated_at, owner)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                            created_at, updated_at, owner, return_date)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(&c.case_id)
     .bind(&c.host_node)
@@ -52,6 +54,7 @@ pub async fn insert(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreEr
     .bind(c.created_at)
     .bind(c.updated_at)
     .bind(&c.owner)
+    .bind(&c.return_date)
     .execute(conn)
     .await?;
     Ok(())
@@ -80,12 +83,12 @@ pub async fn get_for_update(
     let sql = if conn.backend_name() == "PostgreSQL" {
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
                 province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
-                testimony_pending, owner
+                testimony_pending, owner, return_date
          FROM cases WHERE case_id = $1 FOR UPDATE"
     } else {
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
                 province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
-                testimony_pending, owner
+                testimony_pending, owner, return_date
          FROM cases WHERE case_id = $1"
     };
     Ok(sqlx::query_as(sql)
@@ -100,8 +103,8 @@ pub async fn update(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreEr
     sqlx::query(
         "UPDATE cases SET state = $1, turn = $2, gender = $3, age_at_identification = $4, exploitation_types = $5,
                           province_of_origin = $6, crossing_point = $7, prosecution_milestone = $8, sealed = $9,
-                          updated_at = $10, testimony_pending = $11
-         WHERE case_id = $12",
+                          updated_at = $10, testimony_pending = $11, return_date = $12
+         WHERE case_id = $13",
     )
     .bind(&c.state)
     .bind(&c.turn)
@@ -114,6 +117,7 @@ pub async fn update(conn: &mut AnyConnection, c: &CaseRow) -> Result<(), StoreEr
     .bind(&c.sealed)
     .bind(c.updated_at)
     .bind(c.testimony_pending)
+    .bind(&c.return_date)
     .bind(&c.case_id)
     .execute(conn)
     .await?;
@@ -187,7 +191,7 @@ pub async fn get(conn: &mut AnyConnection, case_id: &str) -> Result<Option<CaseR
     Ok(sqlx::query_as(
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
                 province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
-                testimony_pending, owner
+                testimony_pending, owner, return_date
          FROM cases WHERE case_id = $1",
     )
     .bind(case_id)
@@ -251,7 +255,7 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<CaseRow>, StoreError> 
     Ok(sqlx::query_as(
         "SELECT case_id, host_node, home_node, our_side, state, turn, gender, age_at_identification, exploitation_types,
                 province_of_origin, crossing_point, prosecution_milestone, sealed, created_at, updated_at, purged_at,
-                testimony_pending, owner
+                testimony_pending, owner, return_date
          FROM cases ORDER BY updated_at DESC",
     )
     .fetch_all(conn)

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod held;
 pub mod inbox;
 pub mod node;
+pub mod notices;
 pub mod outbox;
 pub mod peers;
 pub mod pending;

@@ -55,3 +55,12 @@ pub async fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
         .await?;
     Ok(n)
 }
+
+/// Every move awaiting approval (bodies left out), oldest first.
+pub async fn list(conn: &mut AnyConnection) -> Result<Vec<PendingRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT case_id, kind, '' AS body, author, created_at FROM pending_moves ORDER BY created_at",
+    )
+    .fetch_all(conn)
+    .await?)
+}

@@ -16,6 +16,10 @@ pub struct UserRow {
     pub token_epoch: i64,
     /// The language the user chose for pages (`en`, `th`, `lo`).
     pub lang: Option<String>,
+    /// Where notices go; none: no email.
+    pub email: Option<String>,
+    /// When the last notice email went (Unix ms).
+    pub notified_at: Option<i64>,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -32,7 +36,7 @@ pub async fn insert(conn: &mut AnyConnection, u: &UserRow) -> Result<(), StoreEr
         return Err(StoreError::Conflict(format!("user {} exists", u.username)));
     }
     sqlx::query(
-        "INSERT INTO users (username, role, org, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO users (username, role, org, password_hash, disabled, created_at, email) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&u.username)
     .bind(&u.role)
@@ -40,6 +44,7 @@ pub async fn insert(conn: &mut AnyConnection, u: &UserRow) -> Result<(), StoreEr
     .bind(&u.password_hash)
     .bind(u.disabled)
     .bind(u.created_at)
+    .bind(&u.email)
     .execute(conn)
     .await?;
     Ok(())
@@ -47,7 +52,7 @@ pub async fn insert(conn: &mut AnyConnection, u: &UserRow) -> Result<(), StoreEr
 
 pub async fn get(conn: &mut AnyConnection, username: &str) -> Result<Option<UserRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch, lang FROM users WHERE username = $1",
+        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch, lang, email, notified_at FROM users WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(conn)
@@ -57,7 +62,7 @@ pub async fn get(conn: &mut AnyConnection, username: &str) -> Result<Option<User
 /// Every account, by name.
 pub async fn list(conn: &mut AnyConnection) -> Result<Vec<UserRow>, StoreError> {
     Ok(sqlx::query_as(
-        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch, lang FROM users ORDER BY username",
+        "SELECT username, role, org, password_hash, disabled, created_at, token_epoch, lang, email, notified_at FROM users ORDER BY username",
     )
     .fetch_all(conn)
     .await?)
@@ -104,6 +109,34 @@ pub async fn set_lang(
 ) -> Result<(), StoreError> {
     sqlx::query("UPDATE users SET lang = $1 WHERE username = $2")
         .bind(lang)
+        .bind(username)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// A user's email address for notices (`None`: none). False: no such user.
+pub async fn set_email(
+    conn: &mut AnyConnection,
+    username: &str,
+    email: Option<&str>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE users SET email = $1 WHERE username = $2")
+        .bind(email)
+        .bind(username)
+        .execute(conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records that a notice email went to the user at `at`.
+pub async fn set_notified(
+    conn: &mut AnyConnection,
+    username: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE users SET notified_at = $1 WHERE username = $2")
+        .bind(at)
         .bind(username)
         .execute(conn)
         .await?;

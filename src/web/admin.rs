@@ -58,6 +58,7 @@ async fn admin_page(
                 name: u.username,
                 role: u.role,
                 org: u.org.unwrap_or_default(),
+                email: u.email.unwrap_or_default(),
                 disabled: u.disabled != 0,
             })
             .collect(),
@@ -144,6 +145,7 @@ async fn add_user(
             .and_then(|v| v.first())
             .cloned()
             .unwrap_or_default(),
+        email: Some(first(&form, "email")).filter(|e| !e.is_empty()),
     };
     let now = time::OffsetDateTime::now_utc();
     match crate::app::accounts::add(&state.node.store, &page.user.username, new, now).await {
@@ -155,7 +157,7 @@ async fn add_user(
     }
 }
 
-/// POST /admin/users/{username}/disable|enable
+/// POST /admin/users/{username}/disable|enable|email
 async fn switch_user(
     State(state): State<DeskState>,
     page: Page,
@@ -168,6 +170,25 @@ async fn switch_user(
     let form = posted(pairs);
     if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
         return r;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if switch == "email" {
+        let email = Some(first(&form, "email")).filter(|e| !e.is_empty());
+        return match crate::app::accounts::set_email(
+            &state.node.store,
+            &page.user.username,
+            &username,
+            email,
+            now,
+        )
+        .await
+        {
+            Ok(()) => with_cookies(
+                &page.visitor,
+                Redirect::to("/admin?notice=email_saved").into_response(),
+            ),
+            Err(e) => admin_page(&state, &page, None, Some(e.to_string())).await,
+        };
     }
     let disable = match switch.as_str() {
         "disable" => true,
@@ -184,7 +205,6 @@ async fn switch_user(
         let message = page.visitor.words.t("admin.not_yourself").to_owned();
         return admin_page(&state, &page, None, Some(message)).await;
     }
-    let now = time::OffsetDateTime::now_utc();
     match crate::app::accounts::set_disabled(
         &state.node.store,
         &page.user.username,

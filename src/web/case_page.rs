@@ -300,6 +300,9 @@ async fn case_view(
                 crate::domain::reminders::Due::FollowUp { month, since } => {
                     format!("{} {month} ({})", w.t("due.follow_up"), w.when(*since))
                 }
+                crate::domain::reminders::Due::Handover { since } => {
+                    format!("{} {}", w.t("due.handover"), w.when(*since))
+                }
             })
             .collect(),
         correctable: !draft

@@ -50,7 +50,7 @@ struct CasesQuery {
     q: Option<String>,
 }
 
-/// GET /cases?filter=inbox|mine|team|waiting|all&state=
+/// GET /cases?filter=inbox|mine|team|waiting|approvals|all&state=
 async fn cases(
     State(state): State<DeskState>,
     page: Page,
@@ -65,6 +65,7 @@ async fn cases(
     let which = match filter.as_str() {
         "inbox" => Which::Inbox,
         "waiting" => Which::Waiting,
+        "approvals" => Which::Approvals,
         _ => Which::All,
     };
     // "Mine": the cases I hold; "team": the queue nobody has taken yet.

@@ -419,6 +419,7 @@ pub struct UserRowView {
     pub name: String,
     pub role: String,
     pub org: String,
+    pub email: String,
     pub disabled: bool,
 }
 

@@ -20,6 +20,7 @@ mod forms;
 mod fuzz;
 mod init;
 mod multiprocess;
+mod notify;
 mod oversight;
 mod peers;
 mod prosecution;

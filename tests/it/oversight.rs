@@ -363,6 +363,7 @@ async fn purge_and_stats(backend: Backend) {
                 purged_at: None,
                 testimony_pending: 0,
                 owner: None,
+                return_date: None,
             };
             mittaphap::store::cases::insert(&mut conn, &row)
                 .await

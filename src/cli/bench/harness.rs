@@ -142,6 +142,7 @@ pub(super) async fn make_nodes(dir: &Path) -> Result<(PathBuf, PathBuf), CliErro
             role: "officer",
             org: None,
             password: PASSWORD.into(),
+            email: None,
         };
         crate::app::accounts::add(&node.store, "operator", user, now)
             .await
