@@ -165,6 +165,20 @@ async fn full_return(backend: Backend) {
         "return_confirmed",
     )
     .await;
+    // The agreed day, clear on both sides for the handover reminder (not due yet).
+    for node in [&th, &la] {
+        let listed = mittaphap::app::case_view::list(
+            node,
+            None,
+            None,
+            mittaphap::app::case_view::Which::All,
+            mittaphap::app::case_view::Held::Any,
+        )
+        .await
+        .unwrap();
+        assert_eq!(listed[0].return_date.as_deref(), Some("2030-12-12"));
+        assert!(listed[0].overdue.is_empty(), "{:?}", listed[0].overdue);
+    }
     step(
         &th,
         &la,
