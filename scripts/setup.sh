@@ -12,6 +12,9 @@ command -v age >/dev/null || need_apt+=(age)
 # fonts for Thai and Lao.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
+# pdftotext, pdfinfo and pdftoppm: the browser test reads the printed handover
+# record back from its PDF.
+command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
 fc-list 2>/dev/null | grep -qi "lao" || need_apt+=(fonts-lao fonts-thai-tlwg fonts-noto-core)
 command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust 1.94 or newer (rustup)" >&2; exit 1; }
 command -v cc >/dev/null || need_apt+=(gcc libc6-dev)

@@ -393,6 +393,17 @@ pub async fn open(
     id: uuid::Uuid,
     detail: &str,
 ) -> Result<CaseView, AppError> {
+    open_as(node, actor, id, "case.read", detail).await
+}
+
+/// As `open`, audited under `action` (a handover record printed, say).
+pub async fn open_as(
+    node: &Node,
+    actor: &str,
+    id: uuid::Uuid,
+    action: &str,
+    detail: &str,
+) -> Result<CaseView, AppError> {
     let (row, events) = load(node, id).await?;
     let sealed = row.sealed.clone();
     let mut summary = Summary::of(row);
@@ -422,7 +433,7 @@ pub async fn open(
     let mut tx = node.store.begin().await?;
     let entry = Entry {
         actor,
-        action: "case.read",
+        action,
         case_id: Some(&summary.id),
         detail,
     };

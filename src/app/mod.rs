@@ -10,6 +10,7 @@
 //! | `incoming` | the peer's moves, inside the transaction that accepts their envelope |
 //! | `attachments` | files sealed as they stream in, resealed for the peer, opened as they stream out |
 //! | `case_view` | the one audited reader of a case: file, timeline with delivery, track, attachments, turn |
+//! | `handover` | the printed handover record: its content, the signed token its QR code holds, offline verification |
 //! | `prosecution` | legal-aid grants and the board |
 //! | `accounts` | accounts and password hashing |
 //! | `approval` | four eyes: moves of the kinds `[workflow] approve` names held until a supervisor approves them |
@@ -33,6 +34,7 @@ pub mod case_view;
 pub mod cases;
 pub mod checkpoint;
 pub mod error;
+pub mod handover;
 pub mod held;
 pub mod incoming;
 pub mod moves;

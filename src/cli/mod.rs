@@ -103,6 +103,14 @@ enum Command {
         #[arg(long, default_value_t = 1024)]
         attachment_mib: u64,
     },
+    /// Check a handover record's token (from its QR code) offline: the printing
+    /// node's signature, and its content against this node's copy of the case.
+    VerifyRecord {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        /// The token; read from standard input when absent.
+        token: Option<String>,
+    },
     /// Run the node: the federation door and the desk, until SIGINT or SIGTERM.
     Serve {
         #[arg(long, env = "MITTAPHAP_DIR")]
@@ -227,5 +235,6 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Purge { dir, dry_run } => oversight::purge(&dir, dry_run).await,
         Command::Stats { dir, format } => oversight::stats(&dir, format).await,
+        Command::VerifyRecord { dir, token } => oversight::verify_record(&dir, token).await,
     }
 }

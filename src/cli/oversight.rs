@@ -122,3 +122,53 @@ pub async fn stats(dir: &Path, format: Format) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+/// `verify-record`: prints what a genuine token covers (exit 0), or why it is
+/// not genuine (exit 1).
+pub async fn verify_record(dir: &Path, token: Option<String>) -> Result<(), CliError> {
+    let token = match token {
+        Some(t) => t,
+        None => {
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                .map_err(|e| CliError::Failed(format!("reading the token: {e}")))?;
+            input
+        }
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(CliError::Usage(
+            "give the token as an argument or on standard input".into(),
+        ));
+    }
+    let node = Node::open(dir).await?;
+    let checked = crate::app::handover::verify(&node, "operator", token).await;
+    node.store.close().await;
+    match checked.map_err(|e| CliError::Failed(e.to_string()))? {
+        Ok(g) => {
+            let c = &g.claims;
+            println!("genuine: signed by {}", c.iss);
+            println!("reference: {}", c.reference);
+            println!("crossing: {}", c.crossing);
+            println!("date: {}", c.date);
+            println!("stage: {}", c.stage);
+            let printed = time::OffsetDateTime::from_unix_timestamp(c.iat)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default();
+            println!("printed: {printed}");
+            println!("content sha256: {}", c.sha256);
+            match &g.case_id {
+                Some(id) => println!("content: matches case {id} held here"),
+                None => {
+                    println!("content: the case is not held here; only the signature was checked")
+                }
+            }
+            Ok(())
+        }
+        Err(why) => Err(CliError::Failed(format!("not genuine: {why}"))),
+    }
+}

@@ -293,6 +293,9 @@ const AUDIT_ACTIONS: &[&str] = &[
     "case.approval_asked",
     "case.approve",
     "case.return",
+    "case.handover_record",
+    "case.handover_verify",
+    "user.email",
 ];
 
 /// A day's first (or, with `end`, last) millisecond in Indochina Time.

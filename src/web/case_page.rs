@@ -305,6 +305,10 @@ async fn case_view(
                 }
             })
             .collect(),
+        handover_record: view
+            .timeline
+            .iter()
+            .any(|e| e.outcome == "applied" && e.kind == Kind::ReturnConfirmation.as_str()),
         correctable: !draft
             && c.purged_at.is_none()
             && sop::decide(status, our_side, Move::of(Kind::Correction)).is_ok(),

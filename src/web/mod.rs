@@ -13,6 +13,7 @@ mod case_page;
 mod content;
 pub mod forms;
 mod frame;
+mod handover;
 mod pages;
 mod render;
 mod sign_in;
@@ -30,6 +31,7 @@ pub fn router(state: DeskState) -> Router {
         .merge(admin::router())
         .merge(case_page::router())
         .merge(case_forms::router())
+        .merge(handover::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             visitor::hold_forms_across_sign_in,

@@ -364,6 +364,8 @@ pub struct CasePage {
     pub referral: ContentView,
     /// The host may correct the referral it sent.
     pub correctable: bool,
+    /// The return is confirmed: the handover record can be printed.
+    pub handover_record: bool,
     /// Who holds the case here; the team's queue when nobody.
     pub owner: String,
     /// For a supervisor: whom the case can be given to.

@@ -71,7 +71,7 @@ async fn status(node: &Node, case: uuid::Uuid) -> (String, Option<String>) {
 
 /// Makes a move on `mover` and waits until `other` has accepted it; both copies
 /// must then be in `state`.
-async fn step(
+pub async fn step(
     mover: &Node,
     other: &Node,
     case: uuid::Uuid,

@@ -18,6 +18,7 @@ mod faults;
 mod federation_door;
 mod forms;
 mod fuzz;
+mod handover;
 mod init;
 mod multiprocess;
 mod notify;
