@@ -8,7 +8,7 @@
 //! **handover reference** (a hash of the case id, never the id), the crossing and
 //! the date: nothing that names the person. The token is a compact JWS signed by
 //! the printing node's signing key (`kid` of its descriptor), typ
-//! `mittaphap-handover-record+jwt` (docs/protocol.md §13).
+//! `mittaphap-handover-record+jwt` (docs/protocol.md §14).
 //!
 //! Verifying needs no network: the signature is checked with the descriptor
 //! the verifying node registered for the printer (or its own), and when the case

@@ -789,6 +789,106 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
         .unwrap();
     assert_eq!(badge, "1", "counted in the header");
     b.shot("lo-mine").await;
+
+    // The return is confirmed: the Lao officer prints the handover record, one A4
+    // page in Thai and Lao, and the Thai node's token verifies on the Lao desk.
+    let plan2 = json!({"schema": "return_plan/1", "date": "2030-12-17", "crossing": {"point": "chong_mek_vangtao"}, "escorts": "Two MSDHS staff", "travel_document": "Certificate of identity CI-2231", "needs_on_arrival": "Wheelchair at the bridge"});
+    make_move(&th, "somchai", case, "return_plan", &plan2, now)
+        .await
+        .unwrap();
+    wait_for(&la.events.accepted, 3, "the second plan at the Lao node").await;
+    let confirmation = json!({"schema": "return_confirmation/1", "reception_team": "Savannakhet LWU team", "transit_centre": "Vientiane transit centre"});
+    make_move(&la, "keo", case, "return_confirmation", &confirmation, now)
+        .await
+        .unwrap();
+    wait_for(&th.events.accepted, 5, "the confirmation at the Thai node").await;
+    b.client
+        .goto(&format!("{la_base}/cases/{case_id}"))
+        .await
+        .unwrap();
+    b.click("a.handover-record").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".qr svg"))
+        .await
+        .unwrap();
+    let record = b.source().await;
+    for text in [
+        "บันทึกการส่งมอบ",
+        "ບົດບັນທຶກການສົ່ງມອບ",
+        "ແກ້ວມະນີ",
+        "17/12/2573",
+        "Savannakhet LWU team",
+    ] {
+        assert!(record.contains(text), "the record shows {text:?}");
+    }
+    b.shot("lo-handover-record").await;
+    let pdf = b
+        .client
+        .print(
+            fantoccini::wd::PrintConfiguration::builder()
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let pdf_path = shots.join("handover-record.pdf");
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    let info = Command::new("pdfinfo").arg(&pdf_path).output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    let pages = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .map(str::trim);
+    assert_eq!(pages, Some("1"), "one page: {info}");
+    assert!(info.contains("(A4)"), "A4: {info}");
+    let text = Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(&pdf_path)
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("บันทึกการส่งมอบ"), "Thai in the PDF: {text}");
+    assert!(text.contains("ບົດບັນທຶກການສົ່ງມອບ"), "Lao in the PDF: {text}");
+    assert!(text.contains("HR-"), "the reference in the PDF");
+    let png = Command::new("pdftoppm")
+        .args(["-png", "-r", "70", "-singlefile"])
+        .arg(&pdf_path)
+        .arg(shots.join("handover-record"))
+        .status()
+        .unwrap();
+    assert!(png.success());
+    let token = mittaphap::app::handover::print(&th, "somchai", case)
+        .await
+        .unwrap()
+        .token;
+    b.client
+        .goto(&format!("{la_base}/verify-record"))
+        .await
+        .unwrap();
+    b.fill("textarea[name=token]", &token).await;
+    b.click("form[action='/verify-record'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".verdict"))
+        .await
+        .unwrap();
+    let verdict = b.source().await;
+    assert!(
+        verdict.contains("verdict genuine"),
+        "genuine on the Lao desk"
+    );
+    assert!(
+        verdict.contains(&format!("/cases/{case_id}")),
+        "with the case held here"
+    );
+    b.shot("lo-verify-record").await;
     b.client
         .goto(&format!("{th_base}/cases/{case_id}"))
         .await
