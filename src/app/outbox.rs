@@ -152,3 +152,45 @@ pub async fn send(
         envelope_sha256: hash,
     })
 }
+
+/// Signs again, with `now` as `iat`, every envelope to `peer_id` from `from_seq`
+/// on that the peer has not accepted (it refused the first as `iat_in_future`:
+/// our clock was ahead when they were signed). Each keeps its `jti`, sequence,
+/// kind, case, body and blobs; its hash changes, so each next one's `prev` is
+/// made again, and the channel's head with it. Returns how many were signed.
+pub async fn resign_from(
+    node: &Node,
+    peer_id: &str,
+    from_seq: i64,
+    now: time::OffsetDateTime,
+) -> Result<u64, SendError> {
+    let mut tx = node.store.begin().await?;
+    let head = channels::lock_head(&mut tx, peer_id, Direction::Out).await?;
+    let rows = outbox::undelivered(&mut tx, peer_id, i64::MAX).await?;
+    let mut prev: Option<String> = None;
+    let mut last: Option<(i64, String)> = None;
+    let mut count = 0;
+    for row in rows.into_iter().filter(|r| r.seq >= from_seq) {
+        let mut claims: EnvelopeClaims = crate::protocol::jws::peek_claims(&row.jws)
+            .map_err(|e| SendError::Invalid(format!("stored envelope: {e}")))?;
+        claims.iat = now.unix_timestamp();
+        if let Some(p) = prev.take() {
+            claims.prev = p;
+        }
+        let token = claims
+            .sign(&node.signing)
+            .map_err(|e| SendError::Invalid(e.to_string()))?;
+        let hash = envelope_sha256(&token);
+        outbox::resigned(&mut tx, peer_id, row.seq, &token, &hash).await?;
+        prev = Some(hash.clone());
+        last = Some((row.seq, hash));
+        count += 1;
+    }
+    if let Some((seq, hash)) = last
+        && seq as u64 == head.seq
+    {
+        channels::rehash(&mut tx, peer_id, Direction::Out, head.seq, &hash).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(count)
+}

@@ -20,6 +20,10 @@ use crate::store::{millis, outbox, peers};
 /// Delay before the next attempt after `attempts` failures: doubling from 1 s up
 /// to `max_ms` (5 minutes by default), times a random factor in [0.5, 1.5) so
 /// peers do not retry in step.
+/// How often a held channel's first envelope is tried again anyway, so that a
+/// fix on either side releases it without anyone touching this node.
+pub const HELD_RETRY: Duration = Duration::from_secs(600);
+
 pub fn backoff(attempts: i64, max_ms: u64) -> Duration {
     let base_ms = (1000f64 * 2f64.powi(attempts.clamp(0, 20) as i32)).min(max_ms as f64);
     Duration::from_secs_f64(base_ms / 1000.0 * rand::rng().random_range(0.5..1.5))
@@ -152,21 +156,34 @@ impl Courier {
             let Some(first) = rows.first() else {
                 return Ok(None);
             };
-            if first.state == "rejected" {
-                return Ok(None);
-            }
             let now = millis(time::OffsetDateTime::now_utc());
-            if first.next_attempt_at > now {
+            // A time further ahead than any wait this node sets, or an envelope
+            // made "in the future", was written by a clock that ran ahead and has
+            // been put back: it is due now.
+            let retry_max = self.node.config.federation.retry_max_ms as i64;
+            let due = |r: &outbox::OutRow| {
+                let longest = if r.state == "rejected" {
+                    HELD_RETRY.as_millis() as i64 * 2
+                } else {
+                    retry_max * 2
+                };
+                r.next_attempt_at <= now || r.created_at > now || r.next_attempt_at - now > longest
+            };
+            if !due(first) {
                 return Ok(Some(Duration::from_millis(
                     (first.next_attempt_at - now) as u64,
                 )));
             }
             // Several envelopes in flight at once, in order: the peer holds one
-            // that arrives before its predecessor until the predecessor is in.
-            let batch: Vec<&outbox::OutRow> = rows
-                .iter()
-                .take_while(|r| r.state == "queued" && r.next_attempt_at <= now)
-                .collect();
+            // that arrives before its predecessor until the predecessor is in. A
+            // held channel tries its first envelope alone, now and then.
+            let batch: Vec<&outbox::OutRow> = if first.state == "rejected" {
+                vec![first]
+            } else {
+                rows.iter()
+                    .take_while(|r| r.state == "queued" && due(r))
+                    .collect()
+            };
             let (client, descriptor) = self.client(peer)?;
             let outcomes = futures_util::future::join_all(
                 batch
@@ -226,17 +243,22 @@ impl Courier {
                     return Ok(Some(wait));
                 }
                 Attempt::Rejected(receipt, reason) => {
-                    tracing::error!(peer = %peer.node_id, seq = row.seq, reason = %reason, "envelope rejected by the peer; channel held for an operator");
+                    if row.state != "rejected" {
+                        tracing::error!(peer = %peer.node_id, seq = row.seq, reason = %reason, "envelope rejected by the peer; channel held until the cause is fixed (retried every {} s)", HELD_RETRY.as_secs());
+                    }
+                    let next =
+                        millis(time::OffsetDateTime::now_utc()) + HELD_RETRY.as_millis() as i64;
                     outbox::mark_rejected(
                         &mut conn,
                         &peer.node_id,
                         row.seq,
                         &receipt,
                         &format!("rejected: {reason}"),
+                        next,
                     )
                     .await
                     .map_err(|e| e.to_string())?;
-                    return Ok(None);
+                    return Ok(Some(HELD_RETRY));
                 }
             }
         }
@@ -297,7 +319,30 @@ impl Courier {
                 }
             }
             ReceiptStatus::Rejected => match receipt.reason.as_str() {
+                // Passing reasons (docs/protocol.md §9): retried with backoff.
                 "missing_blob" => Attempt::Retry("peer is missing an attachment".into()),
+                "unknown_kid" => Attempt::Retry(
+                    "refused unknown_kid: the peer does not have our current descriptor yet".into(),
+                ),
+                "iat_in_future" => {
+                    // Signed while our clock was ahead: sign this one and those after
+                    // it again with the time now. If the clock is still ahead the
+                    // peer refuses again, and the next try signs again.
+                    drop(conn);
+                    let now_t = time::OffsetDateTime::now_utc();
+                    match crate::app::outbox::resign_from(&self.node, &row.peer_id, row.seq, now_t)
+                        .await
+                    {
+                        Ok(n) => {
+                            tracing::warn!(peer = %row.peer_id, seq = row.seq, resigned = n, "peer refused iat_in_future (our clock was ahead when signed); signed again");
+                            Attempt::Retry(
+                                "refused iat_in_future: this node's clock was ahead of the peer's; signed again"
+                                    .into(),
+                            )
+                        }
+                        Err(e) => Attempt::Retry(e.to_string()),
+                    }
+                }
                 "seq_gap"
                     if receipt.expected_seq >= 1 && (receipt.expected_seq as i64) < row.seq =>
                 {

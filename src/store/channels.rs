@@ -105,3 +105,23 @@ pub async fn advance(
     }
     Ok(())
 }
+
+/// The hash of a locked head whose envelope was signed again (same `seq`).
+pub async fn rehash(
+    conn: &mut AnyConnection,
+    peer: &str,
+    dir: Direction,
+    seq: u64,
+    sha256: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE channels SET sha256 = $1 WHERE peer_id = $2 AND direction = $3 AND seq = $4",
+    )
+    .bind(sha256)
+    .bind(peer)
+    .bind(dir.as_str())
+    .bind(seq as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

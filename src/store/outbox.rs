@@ -103,7 +103,8 @@ pub async fn mark_delivered(
     Ok(())
 }
 
-/// A failed attempt: try again at `next_at`.
+/// A failed attempt: try again at `next_at`. A held envelope that now fails for
+/// a passing reason is queued again.
 pub async fn mark_failed(
     conn: &mut AnyConnection,
     peer: &str,
@@ -112,8 +113,8 @@ pub async fn mark_failed(
     next_at: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2
-         WHERE peer_id = $3 AND seq = $4",
+        "UPDATE outbox SET state = 'queued', attempts = attempts + 1, last_error = $1, next_attempt_at = $2
+         WHERE peer_id = $3 AND seq = $4 AND state <> 'delivered'",
     )
     .bind(error)
     .bind(next_at)
@@ -124,21 +125,47 @@ pub async fn mark_failed(
     Ok(())
 }
 
-/// The peer refused the envelope for good; its signed receipt is kept as evidence.
+/// The peer refused the envelope for a reason that does not pass by itself: the
+/// channel is held (its signed receipt kept as evidence), and tried again at
+/// `next_at` anyway, so that a fix on either side releases it.
 pub async fn mark_rejected(
     conn: &mut AnyConnection,
     peer: &str,
     seq: i64,
     receipt: &str,
     error: &str,
+    next_at: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE outbox SET state = 'rejected', receipt = $1, receipt_status = 'rejected', last_error = $2,
-                           attempts = attempts + 1
+                           attempts = attempts + 1, next_attempt_at = $5
          WHERE peer_id = $3 AND seq = $4",
     )
     .bind(receipt)
     .bind(error)
+    .bind(peer)
+    .bind(seq)
+    .bind(next_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An envelope signed again (a fresh `iat`, and so a new hash and, for those
+/// after it, a new `prev`), never yet accepted by the peer.
+pub async fn resigned(
+    conn: &mut AnyConnection,
+    peer: &str,
+    seq: i64,
+    jws: &str,
+    envelope_sha256: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET jws = $1, envelope_sha256 = $2
+         WHERE peer_id = $3 AND seq = $4 AND state <> 'delivered'",
+    )
+    .bind(jws)
+    .bind(envelope_sha256)
     .bind(peer)
     .bind(seq)
     .execute(conn)

@@ -19,6 +19,7 @@ mod federation_door;
 mod forms;
 mod fuzz;
 mod handover;
+mod healing;
 mod init;
 mod multiprocess;
 mod notify;
