@@ -97,9 +97,18 @@ impl Store {
             Any::create_database(url).await?;
         }
         let options: AnyConnectOptions = url.parse()?;
+        // A connection left inside a transaction (a commit that failed when the
+        // disk was full leaves sqlx counting one open) must not be used again:
+        // every later `BEGIN` on it would fail until the process restarts.
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
             .acquire_timeout(Duration::from_secs(10))
+            .after_release(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -155,9 +164,15 @@ impl Store {
         })
     }
 
-    /// Readiness: the database answers a trivial query.
+    /// Readiness: the database takes a write (a one-row probe, committed), so a
+    /// full disk or a read-only database is not ready.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE write_probe SET at = $1 WHERE id = 1")
+            .bind(millis(time::OffsetDateTime::now_utc()))
+            .execute(&mut **tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

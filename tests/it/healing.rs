@@ -85,3 +85,100 @@ async fn envelopes_signed_by_a_fast_clock_are_delivered_once_it_is_right(backend
     la_run.shutdown().await.unwrap();
 }
 on_both_backends!(envelopes_signed_by_a_fast_clock_are_delivered_once_it_is_right);
+
+/// A node on a small file system that fills up: writes answer 503 (never 500)
+/// and `/readyz` says not ready while nothing can be written; once space is freed
+/// the same process writes again, with no restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_heals_when_space_returns() {
+    use std::io::Write;
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let small = root.path().join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a small file system needs root");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(small.clone());
+    let dbs = Databases::new(&Backend::Sqlite);
+    let mut node_dir = crate::helpers::init_node(&small, "th-msdhs", "TH", &dbs);
+    let peer = crate::helpers::init_node(root.path(), "la-molsw", "LA", &dbs);
+    node_dir.add_peer(&peer);
+    crate::desk::add_user(
+        &node_dir,
+        "somchai",
+        "officer",
+        None,
+        "a long password for disks",
+    );
+    let (_node, run) = node_dir.start().await;
+    let desk = crate::desk::Desk {
+        base: format!("http://{}", run.desk_addr),
+        http: reqwest::Client::new(),
+    };
+    let token = desk.token("somchai", "a long password for disks").await;
+    let ready = || async {
+        desk.http
+            .get(format!("{}/readyz", desk.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ready().await, 200);
+    let draft = || async {
+        desk.post(
+            &token,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": crate::cases::referral()}),
+        )
+        .await
+    };
+    assert_eq!(draft().await.0, 201);
+
+    // Fill the file system.
+    let filler_path = small.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
+    let block = vec![7u8; 64 * 1024];
+    while filler.write_all(&block).is_ok() {}
+    let _ = filler.sync_all();
+    drop(filler);
+    let mut refused = None;
+    for _ in 0..50 {
+        let (status, body) = draft().await;
+        assert_ne!(status, 500, "{body}");
+        if status != 201 {
+            refused = Some((status, body));
+            break;
+        }
+    }
+    let (status, body) = refused.expect("a write fails on a full disk");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(ready().await, 503, "not ready while nothing can be written");
+
+    // Space returns: the same process writes again.
+    std::fs::remove_file(&filler_path).unwrap();
+    assert_eq!(ready().await, 200, "ready again without a restart");
+    let (status, body) = draft().await;
+    assert_eq!(status, 201, "{body}");
+    let token2 = desk.token("somchai", "a long password for disks").await;
+    let (status, _) = desk.get(&token2, "/api/v1/cases").await;
+    assert_eq!(status, 200);
+    run.shutdown().await.unwrap();
+}
