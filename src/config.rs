@@ -230,6 +230,14 @@ pub struct FederationConfig {
     /// Longest wait between two delivery attempts (the backoff's ceiling).
     #[serde(default = "default_retry_max_ms")]
     pub retry_max_ms: u64,
+    /// How often each peer's statement of our channels is compared with our
+    /// heads (a peer restored from a backup gets what it lost again).
+    #[serde(default = "default_check_peer_secs")]
+    pub check_peer_secs: u64,
+}
+
+fn default_check_peer_secs() -> u64 {
+    300
 }
 
 fn default_retry_max_ms() -> u64 {
@@ -445,6 +453,7 @@ mod tests {
                 listen: DEFAULT_FEDERATION_ADDR.parse().unwrap(),
                 max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
                 retry_max_ms: DEFAULT_RETRY_MAX_MS,
+                check_peer_secs: 300,
             },
             desk: DeskConfig {
                 listen: DEFAULT_DESK_ADDR.parse().unwrap(),

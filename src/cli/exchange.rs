@@ -85,12 +85,16 @@ pub async fn reconcile(dir: &Path, peer: &str) -> Result<(), CliError> {
             Some(seq) => {
                 agree = false;
                 println!(
-                    "{}: DIFFER from seq {seq} (ours: {} envelopes, head {}; theirs: {}, head {})",
+                    "{}: DIFFER from seq {seq} (ours: {} envelopes, head {}; theirs: {}, head {}){}",
                     r.channel,
                     r.ours.seq,
                     short(&r.ours.sha256),
                     r.theirs.seq,
-                    short(&r.theirs.sha256)
+                    short(&r.theirs.sha256),
+                    r.why
+                        .as_deref()
+                        .map(|w| format!(": {w}"))
+                        .unwrap_or_default()
                 );
             }
         }

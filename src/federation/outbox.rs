@@ -13,7 +13,9 @@ use tokio::task::JoinHandle;
 use super::client::{ClientError, PeerClient};
 use crate::node::Node;
 use crate::protocol::Descriptor;
-use crate::protocol::envelope::{Digest, RECEIPT_TYP, ReceiptClaims, ReceiptStatus};
+use crate::protocol::envelope::{
+    CHANNEL_TYP, ChannelClaims, Digest, RECEIPT_TYP, ReceiptClaims, ReceiptStatus,
+};
 use crate::protocol::jws::{self, keys_of};
 use crate::store::{millis, outbox, peers};
 
@@ -35,6 +37,7 @@ pub fn spawn_courier(node: Arc<Node>, mut stop: watch::Receiver<bool>) -> JoinHa
         let mut courier = Courier {
             node,
             clients: HashMap::new(),
+            checked: HashMap::new(),
         };
         loop {
             let wake = courier.round().await;
@@ -51,6 +54,8 @@ struct Courier {
     node: Arc<Node>,
     /// One client (and so one connection pool) per peer and descriptor.
     clients: HashMap<String, (String, PeerClient, Descriptor)>,
+    /// When each peer's channel statement was last compared with our heads.
+    checked: HashMap<String, tokio::time::Instant>,
 }
 
 /// Envelopes of one channel in flight at once.
@@ -83,6 +88,7 @@ impl Courier {
             }
         };
         let mut sleep = IDLE_POLL;
+        let every = Duration::from_secs(self.node.config.federation.check_peer_secs.max(1));
         for peer in peers {
             match self.deliver_channel(&peer).await {
                 Ok(Some(wait)) => sleep = sleep.min(wait),
@@ -91,8 +97,74 @@ impl Courier {
                     tracing::warn!(peer = %peer.node_id, error = %e, "courier: channel failed")
                 }
             }
+            let due = self
+                .checked
+                .get(&peer.node_id)
+                .is_none_or(|t| t.elapsed() >= every);
+            if due {
+                if let Err(e) = self.compare_heads(&peer).await {
+                    tracing::debug!(peer = %peer.node_id, error = %e, "channel statement not compared");
+                }
+                self.checked
+                    .insert(peer.node_id.clone(), tokio::time::Instant::now());
+            }
         }
-        sleep
+        sleep.min(every)
+    }
+
+    /// Compares the peer's signed statement of our channels with our own heads.
+    /// A peer that has received less than it receipted (it was restored from a
+    /// backup, or lost its WAL) gets the rest again without waiting for a new
+    /// envelope; a peer that holds more from us than we have (we were restored)
+    /// is reported, once, for `reconcile`.
+    async fn compare_heads(&mut self, peer: &peers::PeerRow) -> Result<(), String> {
+        let (client, descriptor) = self.client(peer)?;
+        // What the peer had receipted before it was asked: a receipt cannot be
+        // undone, so a statement below it means the peer lost history.
+        let receipted = {
+            let mut conn = self
+                .node
+                .store
+                .pool()
+                .acquire()
+                .await
+                .map_err(|e| e.to_string())?;
+            outbox::last_delivered(&mut conn, &peer.node_id)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        let statement = client.channel().await.map_err(|e| e.to_string())?;
+        let theirs: ChannelClaims = jws::verify(&statement, CHANNEL_TYP, keys_of(&descriptor))
+            .map_err(|e| format!("channel statement: {e}"))?;
+        if theirs.iss != peer.node_id || theirs.aud != self.node.config.node_id.as_str() {
+            return Err("the channel statement is not about our channel".into());
+        }
+        let mut conn = self
+            .node
+            .store
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| e.to_string())?;
+        let ours = crate::store::channels::head(
+            &mut conn,
+            &peer.node_id,
+            crate::store::channels::Direction::Out,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let received = theirs.received.seq;
+        if (received as i64) < receipted {
+            let now = millis(time::OffsetDateTime::now_utc());
+            let n = outbox::requeue_from(&mut conn, &peer.node_id, received as i64 + 1, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::warn!(peer = %peer.node_id, from = received + 1, resent = n, "peer has received less than it receipted (restored?); sending again");
+            self.node.outbox_ready.notify_one();
+        } else if received > ours.seq {
+            tracing::error!(peer = %peer.node_id, ours = ours.seq, theirs = received, "peer holds envelopes from this node that this node no longer has (restored from a backup, or a lost WAL?); run `mittaphap reconcile`");
+        }
+        Ok(())
     }
 
     fn client(&mut self, peer: &peers::PeerRow) -> Result<(PeerClient, Descriptor), String> {

@@ -20,6 +20,8 @@ pub struct ChannelReport {
     pub first_difference: Option<u64>,
     /// Envelopes we queued that the peer has not received yet (outbound only).
     pub in_flight: u64,
+    /// What the difference means, when it is one of the kinds we can name.
+    pub why: Option<String>,
 }
 
 impl ChannelReport {
@@ -81,10 +83,41 @@ pub async fn reconcile(node: &Node, peer_id: &str) -> Result<Vec<ChannelReport>,
             })
             .unwrap_or_default();
         // Outbound, the peer may lag behind by what is still queued; inbound, we may
-        // lag behind by what it has queued for us.
+        // lag behind by what it has queued for us. Anything else is a difference:
+        // one side holds history the other lost (a restore, a lost WAL).
         let common = our_head.seq.min(their_head.seq);
-        let first_difference = first_difference(&local, &remote, common)
+        let mut why = None;
+        let mut first = first_difference(&local, &remote, common)
             .or_else(|| (remote.len() as u64 != their_head.seq).then_some(remote.len() as u64 + 1));
+        if first.is_some() {
+            why = Some("the two transcripts hold different envelopes".to_owned());
+        } else if outbound && their_head.seq > our_head.seq {
+            first = Some(our_head.seq + 1);
+            why = Some(format!(
+                "{peer_id} holds {} envelope(s) from this node that this node no longer has \
+                 (restored from a backup, or a lost WAL?)",
+                their_head.seq - our_head.seq
+            ));
+        } else if outbound && our_head.seq > their_head.seq {
+            let lost = outbox::first_delivered_after(&mut conn, peer_id, their_head.seq as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(seq) = lost {
+                first = Some(seq as u64);
+                why = Some(format!(
+                    "{peer_id} receipted envelopes it no longer holds, from seq {seq} \
+                     (restored from a backup?); they are sent again when it asks"
+                ));
+            }
+        } else if !outbound && our_head.seq > their_head.seq {
+            first = Some(their_head.seq + 1);
+            why = Some(format!(
+                "this node holds {} envelope(s) {peer_id} no longer has as sent \
+                 (it was restored from a backup, or lost its WAL?)",
+                our_head.seq - their_head.seq
+            ));
+        }
+        let first_difference = first;
         reports.push(ChannelReport {
             channel: if outbound {
                 format!("{us} → {peer_id}")
@@ -99,6 +132,7 @@ pub async fn reconcile(node: &Node, peer_id: &str) -> Result<Vec<ChannelReport>,
             ours: our_head,
             theirs: their_head,
             first_difference,
+            why,
         });
     }
     Ok(reports)

@@ -97,6 +97,7 @@ fn config_for(opts: &InitOptions) -> Result<NodeConfig, NodeError> {
             listen: opts.federation_addr,
             max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
             retry_max_ms: DEFAULT_RETRY_MAX_MS,
+            check_peer_secs: 300,
         },
         desk: DeskConfig {
             listen: opts.desk_addr,

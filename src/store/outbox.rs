@@ -274,3 +274,29 @@ pub async fn claim_channel(conn: &mut AnyConnection, peer: &str) -> Result<bool,
             .await?;
     Ok(row.is_some())
 }
+
+/// The first envelope after `after_seq` the peer receipted, if any.
+pub async fn first_delivered_after(
+    conn: &mut AnyConnection,
+    peer: &str,
+    after_seq: i64,
+) -> Result<Option<i64>, StoreError> {
+    let row: (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(seq) FROM outbox WHERE peer_id = $1 AND seq > $2 AND state = 'delivered'",
+    )
+    .bind(peer)
+    .bind(after_seq)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.0)
+}
+
+/// The highest envelope the peer receipted (0: none).
+pub async fn last_delivered(conn: &mut AnyConnection, peer: &str) -> Result<i64, StoreError> {
+    let row: (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(seq) FROM outbox WHERE peer_id = $1 AND state = 'delivered'")
+            .bind(peer)
+            .fetch_one(conn)
+            .await?;
+    Ok(row.0.unwrap_or(0))
+}

@@ -182,3 +182,87 @@ async fn a_full_disk_heals_when_space_returns() {
     assert_eq!(status, 200);
     run.shutdown().await.unwrap();
 }
+
+/// The database files of a stopped SQLite node.
+fn db_files(node: &crate::helpers::TestNode) -> Vec<std::path::PathBuf> {
+    ["mittaphap.db", "mittaphap.db-wal", "mittaphap.db-shm"]
+        .iter()
+        .map(|f| node.dir.join("data").join(f))
+        .collect()
+}
+
+/// A node restored from a backup is found out on both sides: `reconcile` on
+/// either says what differs and exits 1; the peer sends again, by itself, what
+/// the restored node lost of the peer's envelopes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_node_is_found_out_and_gets_back_what_it_received() {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    la_dir.check_peer_secs = Some(1);
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    crate::exchange::queue_note(&th, "la-molsw", "before the backup (th)", &[]).await;
+    crate::exchange::queue_note(&la, "th-msdhs", "before the backup (la)", &[]).await;
+    wait_for(&th.events.delivered, 1, "th's note").await;
+    wait_for(&la.events.delivered, 1, "la's note").await;
+
+    // The Thai operator backs up (node stopped), then both sides work on.
+    th_run.shutdown().await.unwrap();
+    th.store.close().await;
+    drop(th);
+    let backup = root.path().join("backup");
+    std::fs::create_dir_all(&backup).unwrap();
+    for f in db_files(&th_dir) {
+        if f.exists() {
+            std::fs::copy(&f, backup.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let (th, th_run) = th_dir.start().await;
+    crate::exchange::queue_note(&th, "la-molsw", "after the backup (th)", &[]).await;
+    wait_for(&th.events.delivered, 1, "th's second note").await;
+    let before = *la.events.delivered.borrow();
+    crate::exchange::queue_note(&la, "th-msdhs", "after the backup (la)", &[]).await;
+    wait_for(&la.events.delivered, before + 1, "la's second note").await;
+    assert_eq!(inbox_of(&th, "la-molsw").await.len(), 2);
+
+    // The backup is restored.
+    th_run.shutdown().await.unwrap();
+    th.store.close().await;
+    drop(th);
+    for f in db_files(&th_dir) {
+        let _ = std::fs::remove_file(&f);
+        let saved = backup.join(f.file_name().unwrap());
+        if saved.exists() {
+            std::fs::copy(&saved, &f).unwrap();
+        }
+    }
+    let (th, th_run) = th_dir.start().await;
+
+    // Both sides' reconcile say what happened, and exit 1.
+    let out = mittaphap(&["reconcile", "--dir", th_dir.dir_str(), "--peer", "la-molsw"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("th-msdhs → la-molsw: DIFFER from seq 2")
+            && out.stdout.contains("that this node no longer has"),
+        "{}",
+        out.stdout
+    );
+    let out = mittaphap(&["reconcile", "--dir", la_dir.dir_str(), "--peer", "th-msdhs"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("DIFFER"), "{}", out.stdout);
+
+    // The Lao node finds the Thai node behind and sends its lost note again.
+    let mut rx = th.events.accepted.subscribe();
+    tokio::time::timeout(std::time::Duration::from_secs(60), rx.wait_for(|n| *n >= 1))
+        .await
+        .expect("the lost note arrives again")
+        .unwrap();
+    let inbox = inbox_of(&th, "la-molsw").await;
+    assert_eq!(inbox.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2]);
+
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}

@@ -195,6 +195,8 @@ pub struct TestNode {
     pub max_blob_bytes: Option<u64>,
     /// Overrides `audit.checkpoint_every_secs` when the node is opened.
     pub checkpoint_every_secs: Option<u64>,
+    /// Overrides `federation.check_peer_secs` when the node is opened.
+    pub check_peer_secs: Option<u64>,
 }
 
 pub fn init_node(root: &Path, id: &str, country: &str, dbs: &Databases) -> TestNode {
@@ -254,6 +256,7 @@ pub fn init_node_reached_at(
         listeners: Some(Listeners { federation, desk }),
         max_blob_bytes: None,
         checkpoint_every_secs: None,
+        check_peer_secs: None,
     }
 }
 
@@ -293,6 +296,9 @@ impl TestNode {
         }
         if let Some(secs) = self.checkpoint_every_secs {
             node.config.audit.checkpoint_every_secs = secs;
+        }
+        if let Some(secs) = self.check_peer_secs {
+            node.config.federation.check_peer_secs = secs;
         }
         node
     }
