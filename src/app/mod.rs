@@ -18,6 +18,7 @@
 //! | `session` | sign-in with lock-out, sign-out, password change, who a token speaks for |
 //! | `held` | a form posted after its session ended, sealed until its user signs in again |
 //! | `peers` | registering and listing peers |
+//! | `recovery` | our own moves given back by the peer after a restore, applied as ours |
 //! | `outbox` | queueing an envelope in the caller's transaction |
 //! | `audit`, `checkpoint` | the hash-chained audit log and its peer-witnessed checkpoints |
 //! | `notify` | notices by email: what newly waits for each user, with no personal data, batched and retried |
@@ -43,6 +44,7 @@ pub mod outbox;
 pub mod oversight;
 pub mod peers;
 pub mod prosecution;
+pub mod recovery;
 pub mod retention;
 pub mod search;
 pub mod session;

@@ -90,8 +90,15 @@ pub async fn send(
         }
     }
     let plaintext = serde_json::to_vec(msg.body).map_err(|e| SendError::Invalid(e.to_string()))?;
-    let sealed = seal_bytes(&peer_recipients(&descriptor)?, &plaintext)
-        .map_err(|e| SendError::Invalid(e.to_string()))?;
+    // Sealed to the peer and to ourselves: a node restored from a backup gets the
+    // body back from the peer and opens it itself (docs/protocol.md §11b).
+    let mut recipients = peer_recipients(&descriptor)?;
+    recipients.push(
+        parse_age_recipient(&node.age.recipient())
+            .map_err(|e| SendError::Invalid(e.to_string()))?,
+    );
+    let sealed =
+        seal_bytes(&recipients, &plaintext).map_err(|e| SendError::Invalid(e.to_string()))?;
 
     let head = channels::lock_head(conn, peer_id, Direction::Out).await?;
     let claims = EnvelopeClaims {

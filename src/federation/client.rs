@@ -132,6 +132,12 @@ impl PeerClient {
         .await
     }
 
+    /// GET /fed/v1/recover: one page of the envelopes we sent that the peer holds.
+    pub async fn recover(&self, after: u64) -> Result<String, ClientError> {
+        self.get_text(&format!("/fed/v1/recover?after={after}&limit=100"))
+            .await
+    }
+
     /// GET /fed/v1/audit/checkpoints: the checkpoints of our audit chain the peer holds.
     pub async fn audit_checkpoints(
         &self,

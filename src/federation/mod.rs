@@ -7,6 +7,7 @@ pub mod outbox;
 pub mod peer;
 pub mod receive;
 pub mod reconcile;
+pub mod recover;
 pub mod server;
 pub mod trust;
 

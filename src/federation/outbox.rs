@@ -161,8 +161,22 @@ impl Courier {
                 .map_err(|e| e.to_string())?;
             tracing::warn!(peer = %peer.node_id, from = received + 1, resent = n, "peer has received less than it receipted (restored?); sending again");
             self.node.outbox_ready.notify_one();
-        } else if received > ours.seq {
-            tracing::error!(peer = %peer.node_id, ours = ours.seq, theirs = received, "peer holds envelopes from this node that this node no longer has (restored from a backup, or a lost WAL?); run `mittaphap reconcile`");
+        } else if (received as i64) > receipted {
+            // The peer holds envelopes of ours we do not hold as delivered: a restore
+            // here, or receipts not yet stored. Take them back (those we still hold
+            // identically are only marked delivered).
+            drop(conn);
+            match super::recover::recover_sent(&self.node, &client, &descriptor, &peer.node_id)
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(peer = %peer.node_id, recovered = n, ours = ours.seq, theirs = received, "took back from the peer envelopes this node had sent and no longer held (restored from a backup, or a lost WAL?)");
+                }
+                Err(e) => {
+                    tracing::error!(peer = %peer.node_id, ours = ours.seq, theirs = received, error = %e, "the peer holds envelopes from this node that this node no longer has, and they could not be taken back; run `mittaphap reconcile`");
+                }
+            }
         }
         Ok(())
     }

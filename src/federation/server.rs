@@ -25,6 +25,7 @@ pub fn router(state: FedState) -> Router {
         .route("/fed/v1/envelopes", post(post_envelope))
         .route("/fed/v1/channel", get(channel))
         .route("/fed/v1/transcript", get(transcript))
+        .route("/fed/v1/recover", get(recover))
         .route("/fed/v1/audit/checkpoints", get(checkpoints))
         .fallback(|| async { FedError::NotFound })
         .method_not_allowed_fallback(|| async { FedError::MethodNotAllowed })
@@ -191,6 +192,67 @@ async fn transcript(
         })
         .collect();
     Ok(axum::Json(Transcript { entries }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoverQuery {
+    #[serde(default)]
+    after: u64,
+    #[serde(default = "default_recover_limit")]
+    limit: u64,
+}
+
+fn default_recover_limit() -> u64 {
+    100
+}
+
+/// One envelope the caller sent us, as we accepted it.
+#[derive(Serialize, Deserialize)]
+pub struct Recovered {
+    pub seq: u64,
+    /// The envelope, exactly as received.
+    pub jws: String,
+    /// Its body as received, standard base64 ("" once retention destroyed it).
+    pub body: String,
+    /// The receipt we gave for it.
+    pub receipt: String,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct RecoverPage {
+    pub entries: Vec<Recovered>,
+}
+
+/// GET /fed/v1/recover?after=N&limit=M: the envelopes the caller sent us after
+/// `seq` N, whole, with their bodies and our receipts, so that a caller restored
+/// from a backup recovers what it had sent (docs/protocol.md §11b).
+async fn recover(
+    peer: VerifiedPeer,
+    State(state): State<FedState>,
+    query: Result<Query<RecoverQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<RecoverPage>, FedError> {
+    let Query(q) = query.map_err(|e| {
+        FedError::BadRequest(crate::domain::messages::query_message(&e.body_text()))
+    })?;
+    let limit = q.limit.clamp(1, 500) as i64;
+    let after =
+        i64::try_from(q.after).map_err(|_| FedError::BadRequest("after is too large".into()))?;
+    let mut conn = connection(&state).await?;
+    let rows = inbox::after(&mut conn, &peer.node_id, after, limit)
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))?;
+    Ok(axum::Json(RecoverPage {
+        entries: rows
+            .into_iter()
+            .map(|r| Recovered {
+                seq: r.seq as u64,
+                jws: r.jws,
+                body: r.body,
+                receipt: r.receipt,
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Serialize)]

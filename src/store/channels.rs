@@ -125,3 +125,20 @@ pub async fn rehash(
     .await?;
     Ok(())
 }
+
+/// Sets a locked head, whatever it was (recovery after a restore).
+pub async fn set_head(
+    conn: &mut AnyConnection,
+    peer: &str,
+    dir: Direction,
+    to: &Head,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE channels SET seq = $1, sha256 = $2 WHERE peer_id = $3 AND direction = $4")
+        .bind(to.seq as i64)
+        .bind(&to.sha256)
+        .bind(peer)
+        .bind(dir.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -77,3 +77,22 @@ pub async fn transcript(
     .fetch_all(conn)
     .await?)
 }
+
+/// The envelopes accepted from `peer` after `after`, at most `limit`, whole: to
+/// give back to a peer restored from a backup what it had sent.
+pub async fn after(
+    conn: &mut AnyConnection,
+    peer: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<InRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT peer_id, seq, jti, kind, case_id, jws, envelope_sha256, body, receipt, received_at, applied_at
+         FROM inbox WHERE peer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(peer)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?)
+}

@@ -300,3 +300,18 @@ pub async fn last_delivered(conn: &mut AnyConnection, peer: &str) -> Result<i64,
             .await?;
     Ok(row.0.unwrap_or(0))
 }
+
+/// Takes an undelivered envelope out of the channel (to put it back later under
+/// another `seq`, after what a restored node recovers).
+pub async fn remove_undelivered(
+    conn: &mut AnyConnection,
+    peer: &str,
+    seq: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM outbox WHERE peer_id = $1 AND seq = $2 AND state <> 'delivered'")
+        .bind(peer)
+        .bind(seq)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
