@@ -196,12 +196,11 @@ fn db_files(node: &crate::helpers::TestNode) -> Vec<std::path::PathBuf> {
 /// envelopes it had sent (and applies their moves to its cases as its own), the
 /// peer sends again what the restored node had received; then both agree and new
 /// moves flow both ways.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restored_node_rejoins_with_nothing_lost() {
+async fn a_restored_node_rejoins_with_nothing_lost(backend: Backend) {
     use mittaphap::app::cases::create_draft;
     tls_provider();
     let root = tempfile::tempdir().unwrap();
-    let dbs = Databases::new(&Backend::Sqlite);
+    let dbs = Databases::new(&backend);
     let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
     // The Lao node compares heads rarely here, so its view before healing shows.
     la_dir.check_peer_secs = Some(3600);
@@ -223,12 +222,7 @@ async fn a_restored_node_rejoins_with_nothing_lost() {
     th.store.close().await;
     drop(th);
     let backup = root.path().join("backup");
-    std::fs::create_dir_all(&backup).unwrap();
-    for f in db_files(&th_dir) {
-        if f.exists() {
-            std::fs::copy(&f, backup.join(f.file_name().unwrap())).unwrap();
-        }
-    }
+    back_up(&th_dir, &backup);
     let (th, th_run) = th_dir.start().await;
     crate::cases::step(&th, &la, case, "referral", json!({}), "referred").await;
     crate::exchange::queue_note(&th, "la-molsw", "after the backup (th)", &[]).await;
@@ -242,13 +236,7 @@ async fn a_restored_node_rejoins_with_nothing_lost() {
     th_run.shutdown().await.unwrap();
     th.store.close().await;
     drop(th);
-    for f in db_files(&th_dir) {
-        let _ = std::fs::remove_file(&f);
-        let saved = backup.join(f.file_name().unwrap());
-        if saved.exists() {
-            std::fs::copy(&saved, &f).unwrap();
-        }
-    }
+    restore(&th_dir, &backup);
     // Before it serves, reconcile on the restored node says what happened.
     let out = mittaphap(&["reconcile", "--dir", th_dir.dir_str(), "--peer", "la-molsw"]);
     assert_eq!(out.code, 1, "{}", out.stdout);
@@ -350,6 +338,69 @@ async fn a_restored_node_rejoins_with_nothing_lost() {
     }
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
+}
+
+on_both_backends!(a_restored_node_rejoins_with_nothing_lost);
+
+/// The node's database URL, from its configuration.
+fn database_url(node: &crate::helpers::TestNode) -> String {
+    let config: toml::Table = std::fs::read_to_string(node.dir.join("node.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    config["database"]["url"].as_str().unwrap().to_owned()
+}
+
+/// A backup as docs/operations.md says: the SQLite files of the stopped node, or
+/// `pg_dump`.
+fn back_up(node: &crate::helpers::TestNode, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let url = database_url(node);
+    if url.starts_with("postgres") {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--format=custom", "--file"])
+            .arg(to.join("db.dump"))
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    for f in db_files(node) {
+        if f.exists() {
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// The restore of `back_up`'s copy (`pg_restore --clean`, or the files back).
+fn restore(node: &crate::helpers::TestNode, from: &std::path::Path) {
+    let url = database_url(node);
+    if url.starts_with("postgres") {
+        let out = std::process::Command::new("pg_restore")
+            .args(["--clean", "--if-exists", "--no-owner", "--dbname"])
+            .arg(&url)
+            .arg(from.join("db.dump"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    for f in db_files(node) {
+        let _ = std::fs::remove_file(&f);
+        let saved = from.join(f.file_name().unwrap());
+        if saved.exists() {
+            std::fs::copy(&saved, &f).unwrap();
+        }
+    }
 }
 
 async fn case_state(node: &mittaphap::node::Node, case: uuid::Uuid) -> (String, Option<String>) {
