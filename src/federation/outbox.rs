@@ -107,6 +107,7 @@ impl Courier {
                 }
                 self.checked
                     .insert(peer.node_id.clone(), tokio::time::Instant::now());
+                self.node.events.peer_checks.send_modify(|n| *n += 1);
             }
         }
         sleep.min(every)
@@ -118,7 +119,14 @@ impl Courier {
     /// envelope; a peer that holds more from us than we have (we were restored)
     /// is reported, once, for `reconcile`.
     async fn compare_heads(&mut self, peer: &peers::PeerRow) -> Result<(), String> {
-        let (client, descriptor) = self.client(peer)?;
+        // A connection of its own, closed after: deliveries keep theirs.
+        let (_, descriptor) = self.client(peer)?;
+        let client = PeerClient::new(
+            &peer.federation_url,
+            &descriptor.tls_ca,
+            &self.node.tls.identity_pem(),
+        )
+        .map_err(|e| e.to_string())?;
         // What the peer had receipted before it was asked: a receipt cannot be
         // undone, so a statement below it means the peer lost history.
         let receipted = {

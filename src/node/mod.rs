@@ -74,6 +74,8 @@ pub struct Events {
     /// Envelopes a peer sent again that we had already accepted (answered from the
     /// inbox, applied nothing).
     pub duplicates: tokio::sync::watch::Sender<u64>,
+    /// Comparisons of a peer's channel statement with our heads, done or failed.
+    pub peer_checks: tokio::sync::watch::Sender<u64>,
     /// Our own envelopes recovered from a peer after a restore.
     pub recovered: tokio::sync::watch::Sender<u64>,
     /// Rounds of notices done (`app::notify::round`), whatever they sent.

@@ -216,7 +216,9 @@ async fn cut_connections_then_redelivery(backend: Backend) {
     let (a, a_run) = th.start().await;
     let (b, b_run) = la.start().await;
 
-    // Cut in the middle of a 3 MiB blob upload.
+    // Cut in the middle of a 3 MiB blob upload (after the courier's first look at
+    // the peer's channel statement, on a connection of its own).
+    wait_for(&a.events.peer_checks, 1, "the first comparison of heads").await;
     proxy.cut_next_connection_after(1 << 20);
     let file = root.path().join("scan.bin");
     let plain_sha = write_test_file(&file, 3);
