@@ -411,3 +411,123 @@ async fn case_state(node: &mittaphap::node::Node, case: uuid::Uuid) -> (String, 
         .expect("the case");
     (row.state, row.turn)
 }
+
+/// A real `serve` process killed (SIGKILL) whose SQLite WAL is then lost: the node
+/// comes back with its database as of the last checkpoint, without the case it
+/// drafted and referred, and rejoins: the referral comes back from the peer and
+/// makes the case again; the peer sends again the note it had received.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_wal_heals_like_a_restore() {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    crate::desk::add_user(
+        &th_dir,
+        "somchai",
+        "officer",
+        None,
+        "a long password for the wal",
+    );
+    la_dir.check_peer_secs = Some(1);
+    let (la, la_run) = la_dir.start().await;
+    th_dir.release_ports();
+    let log = std::fs::File::create(root.path().join("th-serve.log")).unwrap();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_mittaphap"))
+        .args(["serve", "--dir", th_dir.dir_str()])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let desk = crate::desk::Desk {
+        base: format!("http://127.0.0.1:{}", th_dir.desk_port),
+        http: reqwest::Client::new(),
+    };
+    // Ready when it answers (each try is a real request).
+    let mut ready = false;
+    for _ in 0..300 {
+        if let Ok(r) = desk.http.get(format!("{}/readyz", desk.base)).send().await
+            && r.status().is_success()
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "serve did not become ready");
+    let token = desk.token("somchai", "a long password for the wal").await;
+    let (status, created) = desk
+        .post(
+            &token,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": crate::cases::referral()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let case = created["id"].as_str().unwrap().to_owned();
+    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
+    desk.post(&token, &format!("/api/v1/cases/{case}/consents"), &record)
+        .await;
+    let (status, sent) = desk
+        .post(
+            &token,
+            &format!("/api/v1/cases/{case}/messages"),
+            &json!({"kind": "referral"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    wait_for(&la.events.accepted, 1, "the referral").await;
+    crate::exchange::queue_note(&la, "th-msdhs", "to the node that will lose it", &[]).await;
+    wait_for(&la.events.delivered, 1, "la's note").await;
+
+    // Killed; its WAL lost.
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+    let data = th_dir.dir.join("data");
+    assert!(
+        data.join("mittaphap.db-wal").exists(),
+        "the moves were in the WAL"
+    );
+    std::fs::remove_file(data.join("mittaphap.db-wal")).unwrap();
+    let _ = std::fs::remove_file(data.join("mittaphap.db-shm"));
+    let case_id = uuid::Uuid::parse_str(&case).unwrap();
+    {
+        let node = th_dir.open().await;
+        let mut conn = node.store.pool().acquire().await.unwrap();
+        assert!(
+            mittaphap::store::cases::get(&mut conn, &case)
+                .await
+                .unwrap()
+                .is_none(),
+            "the case went with the WAL"
+        );
+        drop(conn);
+        node.store.close().await;
+    }
+
+    // Serving again (in this process now), it rejoins.
+    let (th, th_run) = th_dir.start().await;
+    wait_for(&th.events.recovered, 1, "the referral taken back").await;
+    assert_eq!(case_state(&th, case_id).await.0, "referred");
+    assert_eq!(
+        case_state(&th, case_id).await,
+        case_state(&la, case_id).await
+    );
+    wait_for(&th.events.accepted, 1, "la's note again").await;
+    for (dir, peer) in [(&th_dir, "la-molsw"), (&la_dir, "th-msdhs")] {
+        let out = mittaphap(&["reconcile", "--dir", dir.dir_str(), "--peer", peer]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    }
+    // And the case moves on from both sides.
+    crate::cases::step(
+        &la,
+        &th,
+        case_id,
+        "acknowledgement",
+        json!({"receiving_organisation": "MoLSW", "case_worker_ref": "CW-9"}),
+        "acknowledged",
+    )
+    .await;
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}

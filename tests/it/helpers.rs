@@ -189,7 +189,7 @@ pub struct TestNode {
     pub dir: PathBuf,
     pub fingerprint: String,
     pub federation_port: u16,
-    desk_port: u16,
+    pub desk_port: u16,
     listeners: Option<Listeners>,
     /// Overrides `federation.max_blob_bytes` when the node is opened.
     pub max_blob_bytes: Option<u64>,
