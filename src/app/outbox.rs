@@ -172,9 +172,29 @@ pub async fn resign_from(
     now: time::OffsetDateTime,
 ) -> Result<u64, SendError> {
     let mut tx = node.store.begin().await?;
-    let head = channels::lock_head(&mut tx, peer_id, Direction::Out).await?;
-    let rows = outbox::undelivered(&mut tx, peer_id, i64::MAX).await?;
-    let mut prev: Option<String> = None;
+    let count = resign_in(&mut tx, node, peer_id, from_seq, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(count)
+}
+
+/// As `resign_from`, inside the caller's transaction; each `prev` follows the
+/// envelope before it as it now stands.
+async fn resign_in(
+    conn: &mut AnyConnection,
+    node: &Node,
+    peer_id: &str,
+    from_seq: i64,
+    now: time::OffsetDateTime,
+) -> Result<u64, SendError> {
+    let head = channels::lock_head(conn, peer_id, Direction::Out).await?;
+    let rows = outbox::undelivered(conn, peer_id, i64::MAX).await?;
+    let mut prev: Option<String> = if from_seq > 1 {
+        outbox::get(conn, peer_id, from_seq - 1)
+            .await?
+            .map(|r| r.envelope_sha256)
+    } else {
+        None
+    };
     let mut last: Option<(i64, String)> = None;
     let mut count = 0;
     for row in rows.into_iter().filter(|r| r.seq >= from_seq) {
@@ -188,7 +208,7 @@ pub async fn resign_from(
             .sign(&node.signing)
             .map_err(|e| SendError::Invalid(e.to_string()))?;
         let hash = envelope_sha256(&token);
-        outbox::resigned(&mut tx, peer_id, row.seq, &token, &hash).await?;
+        outbox::resigned(conn, peer_id, row.seq, &token, &hash).await?;
         prev = Some(hash.clone());
         last = Some((row.seq, hash));
         count += 1;
@@ -196,8 +216,165 @@ pub async fn resign_from(
     if let Some((seq, hash)) = last
         && seq as u64 == head.seq
     {
-        channels::rehash(&mut tx, peer_id, Direction::Out, head.seq, &hash).await?;
+        channels::rehash(conn, peer_id, Direction::Out, head.seq, &hash).await?;
+    }
+    Ok(count)
+}
+
+/// What mending an envelope's attachments found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mended {
+    /// Every blob it names is here.
+    Whole,
+    /// These attachments were sealed again from the files at rest, and the
+    /// envelope (with those after it) signed again.
+    Resealed(Vec<String>),
+    /// It cannot be mended here, and why.
+    Not(String),
+}
+
+/// Mends envelope `seq` to `peer_id` when a blob it names is missing here, or
+/// `suspect` (the peer said its bytes do not hash to its name): each such
+/// attachment is sealed again to the peer from this node's own copy at rest, the
+/// body's `files`/`attachments` and the envelope's `blobs` are made again, the body
+/// sealed again, and this envelope and every undelivered one after it signed again
+/// (a new hash, so a new `prev` chain). Only for an envelope the peer has not
+/// accepted.
+pub async fn mend_blobs(
+    node: &Node,
+    peer_id: &str,
+    seq: i64,
+    suspect: bool,
+    now: time::OffsetDateTime,
+) -> Result<Mended, SendError> {
+    let mut tx = node.store.begin().await?;
+    channels::lock_head(&mut tx, peer_id, Direction::Out).await?;
+    let Some(mut row) = outbox::get(&mut tx, peer_id, seq).await? else {
+        return Ok(Mended::Not("no such envelope".into()));
+    };
+    if row.state == "delivered" {
+        return Ok(Mended::Whole);
+    }
+    let blobs: Vec<Digest> = serde_json::from_str(&row.blobs)
+        .map_err(|e| SendError::Invalid(format!("stored blob list: {e}")))?;
+    let mut broken = Vec::new();
+    for b in &blobs {
+        let here = node.blobs.len(&b.sha256).await.ok().flatten();
+        if suspect || here != Some(b.len) {
+            broken.push(b.sha256.clone());
+        }
+    }
+    if broken.is_empty() {
+        return Ok(Mended::Whole);
+    }
+    let Some(bytes) = STANDARD.decode(&row.body).ok() else {
+        return Ok(Mended::Not("the stored body is not base64".into()));
+    };
+    let Some(mut body) = crate::crypto::seal::open_bytes(node.age.identity(), &bytes)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return Ok(Mended::Not(
+            "the envelope was sealed to the peer only (made by an older version): \
+             it cannot be made again here"
+                .into(),
+        ));
+    };
+    let Some(case_id) = row.case_id.clone() else {
+        return Ok(Mended::Not("the envelope concerns no case".into()));
+    };
+    let attachments = crate::store::cases::attachments(&mut tx, &case_id).await?;
+    let descriptor: Descriptor = peers::get(&mut tx, peer_id)
+        .await?
+        .and_then(|p| serde_json::from_str(&p.descriptor).ok())
+        .ok_or_else(|| SendError::Invalid(format!("{peer_id} is not a registered peer")))?;
+    let recipients = peer_recipients(&descriptor)?;
+    let mut new_blobs = blobs.clone();
+    let mut mended = Vec::new();
+    for list in ["attachments", "files"] {
+        let Some(items) = body.get_mut(list).and_then(|v| v.as_array_mut()) else {
+            continue;
+        };
+        for item in items.iter_mut() {
+            let Some(sha) = item
+                .get("sha256")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+            else {
+                continue;
+            };
+            if !broken.contains(&sha) {
+                continue;
+            }
+            let id = item
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned();
+            let Some(at_rest) = attachments.iter().find(|a| a.attachment_id == id) else {
+                return Ok(Mended::Not(format!(
+                    "attachment {id} is not recorded on this node any more"
+                )));
+            };
+            let digest = match node
+                .blobs
+                .reseal(&at_rest.blob_sha256, node.age.identity(), &recipients)
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    return Ok(Mended::Not(format!(
+                        "attachment {id} is lost on this node too ({e}): ask the peer's \
+                         operator, or withdraw the move and make it again without it"
+                    )));
+                }
+            };
+            item["sha256"] = serde_json::json!(digest.sha256);
+            item["len"] = serde_json::json!(digest.len);
+            for b in new_blobs.iter_mut().filter(|b| b.sha256 == sha) {
+                *b = digest.clone();
+            }
+            mended.push(id);
+        }
+    }
+    if mended.is_empty() {
+        return Ok(Mended::Not(
+            "the missing blob is not one of the move's documents".into(),
+        ));
+    }
+    let plaintext = serde_json::to_vec(&body).map_err(|e| SendError::Invalid(e.to_string()))?;
+    let mut to = recipients;
+    to.push(
+        parse_age_recipient(&node.age.recipient())
+            .map_err(|e| SendError::Invalid(e.to_string()))?,
+    );
+    let sealed = seal_bytes(&to, &plaintext).map_err(|e| SendError::Invalid(e.to_string()))?;
+    let mut claims: EnvelopeClaims = crate::protocol::jws::peek_claims(&row.jws)
+        .map_err(|e| SendError::Invalid(format!("stored envelope: {e}")))?;
+    claims.body = Digest::of(&sealed);
+    claims.blobs = new_blobs;
+    claims.iat = now.unix_timestamp();
+    row.jws = claims
+        .sign(&node.signing)
+        .map_err(|e| SendError::Invalid(e.to_string()))?;
+    row.envelope_sha256 = envelope_sha256(&row.jws);
+    row.body = STANDARD.encode(&sealed);
+    row.blobs =
+        serde_json::to_string(&claims.blobs).map_err(|e| SendError::Invalid(e.to_string()))?;
+    outbox::rewritten(&mut tx, &row).await?;
+    let head = channels::head(&mut tx, peer_id, Direction::Out).await?;
+    if head.seq as i64 == seq {
+        channels::rehash(
+            &mut tx,
+            peer_id,
+            Direction::Out,
+            head.seq,
+            &row.envelope_sha256,
+        )
+        .await?;
+    } else {
+        resign_in(&mut tx, node, peer_id, seq + 1, now).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(count)
+    Ok(Mended::Resealed(mended))
 }

@@ -55,6 +55,67 @@ pub async fn outbox(dir: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `outbox --repair`: mends each undelivered envelope's attachments, and tries
+/// held envelopes again now. Exit 1 when something cannot be mended here.
+pub async fn repair(dir: &Path) -> Result<(), CliError> {
+    use crate::app::outbox::{Mended, mend_blobs};
+    let node = Node::open(dir).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let result = async {
+        let mut conn = node.store.pool().acquire().await.map_err(StoreError::from)?;
+        let peers = crate::store::peers::list(&mut conn).await?;
+        let mut lines = Vec::new();
+        let mut stuck = 0;
+        for peer in peers {
+            let rows = outbox::undelivered(&mut conn, &peer.node_id, i64::MAX).await?;
+            for row in rows {
+                let mended = mend_blobs(&node, &peer.node_id, row.seq, false, now)
+                    .await
+                    .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                match mended {
+                    Mended::Whole => {}
+                    Mended::Resealed(ids) => lines.push(format!(
+                        "{} seq {}: attachment(s) {} sealed again from the files at rest; this envelope and those after it signed again",
+                        peer.node_id,
+                        row.seq,
+                        ids.join(", ")
+                    )),
+                    Mended::Not(why) => {
+                        stuck += 1;
+                        lines.push(format!("{} seq {}: cannot be mended here: {why}", peer.node_id, row.seq));
+                    }
+                }
+                if row.state == "rejected" {
+                    outbox::mark_failed(&mut conn, &peer.node_id, row.seq, "released by outbox --repair", 0)
+                        .await?;
+                    lines.push(format!(
+                        "{} seq {}: held ({}); tried again now",
+                        peer.node_id,
+                        row.seq,
+                        row.last_error.as_deref().unwrap_or("rejected")
+                    ));
+                }
+            }
+        }
+        Ok::<_, StoreError>((lines, stuck))
+    }
+    .await;
+    node.store.close().await;
+    let (lines, stuck) = result.map_err(NodeError::from)?;
+    if lines.is_empty() {
+        println!("nothing to mend: every undelivered envelope has its attachments");
+    }
+    for l in &lines {
+        println!("{l}");
+    }
+    if stuck > 0 {
+        return Err(CliError::Failed(format!(
+            "{stuck} envelope(s) cannot be mended on this node"
+        )));
+    }
+    Ok(())
+}
+
 fn age(seconds: i64) -> String {
     match seconds {
         s if s < 120 => format!("{s}s"),

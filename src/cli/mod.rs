@@ -47,6 +47,11 @@ enum Command {
     Outbox {
         #[arg(long, env = "MITTAPHAP_DIR")]
         dir: PathBuf,
+        /// Mend what can be mended: attachments whose sealed blob is lost are sealed
+        /// again from the file at rest (and the envelopes signed again), and a held
+        /// envelope is tried again at once. Says what it did and what it cannot.
+        #[arg(long)]
+        repair: bool,
     },
     /// Compare both channels' transcripts with a peer; exit 1 at the first difference.
     Reconcile {
@@ -215,7 +220,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Peer(command) => peer::run(command).await,
-        Command::Outbox { dir } => exchange::outbox(&dir).await,
+        Command::Outbox { dir, repair: false } => exchange::outbox(&dir).await,
+        Command::Outbox { dir, repair: true } => exchange::repair(&dir).await,
         Command::Reconcile { dir, peer } => exchange::reconcile(&dir, &peer).await,
         Command::User(command) => user::run(command).await,
         Command::Demo { dir, exit } => demo::run(dir, exit).await,

@@ -369,7 +369,16 @@ impl Courier {
             Err(e) => return Attempt::Retry(format!("stored blob list: {e}")),
         };
         for blob in &blobs {
+            // A blob lost here (or damaged: the peer finds it does not hash to its
+            // name) is sealed again from the attachment at rest.
+            let here = self.node.blobs.len(&blob.sha256).await.ok().flatten();
+            if here != Some(blob.len) {
+                return self.mend(row, false).await;
+            }
             if let Err(e) = self.upload_blob(client, blob).await {
+                if e.contains("422") || e.contains("hash_mismatch") {
+                    return self.mend(row, true).await;
+                }
                 return Attempt::Retry(e);
             }
         }
@@ -459,6 +468,29 @@ impl Courier {
                 }
                 reason => Attempt::Rejected(text, reason.to_owned()),
             },
+        }
+    }
+
+    /// Mends the envelope's attachments (`app::outbox::mend_blobs`); either way
+    /// the envelope is tried again, as it now stands.
+    async fn mend(&self, row: &outbox::OutRow, suspect: bool) -> Attempt {
+        let now = time::OffsetDateTime::now_utc();
+        match crate::app::outbox::mend_blobs(&self.node, &row.peer_id, row.seq, suspect, now).await
+        {
+            Ok(crate::app::outbox::Mended::Resealed(ids)) => {
+                tracing::warn!(peer = %row.peer_id, seq = row.seq, attachments = ids.len(), "an attachment's blob was missing or damaged here; sealed again from the file at rest");
+                Attempt::Retry("an attachment's blob was missing here and was sealed again".into())
+            }
+            Ok(crate::app::outbox::Mended::Whole) => {
+                Attempt::Retry("attachment blobs checked".into())
+            }
+            Ok(crate::app::outbox::Mended::Not(why)) => {
+                tracing::error!(peer = %row.peer_id, seq = row.seq, problem = %why, "an attachment of an envelope is missing on this node and cannot be sealed again");
+                Attempt::Retry(format!(
+                    "an attachment is missing on this node: {why} (see `mittaphap outbox --repair`)"
+                ))
+            }
+            Err(e) => Attempt::Retry(e.to_string()),
         }
     }
 

@@ -315,3 +315,21 @@ pub async fn remove_undelivered(
         .await?;
     Ok(())
 }
+
+/// An undelivered envelope made again: a new body and blob list (attachments
+/// sealed again), signed again.
+pub async fn rewritten(conn: &mut AnyConnection, row: &OutRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE outbox SET jws = $1, envelope_sha256 = $2, body = $3, blobs = $4
+         WHERE peer_id = $5 AND seq = $6 AND state <> 'delivered'",
+    )
+    .bind(&row.jws)
+    .bind(&row.envelope_sha256)
+    .bind(&row.body)
+    .bind(&row.blobs)
+    .bind(&row.peer_id)
+    .bind(row.seq)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

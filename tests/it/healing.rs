@@ -531,3 +531,94 @@ async fn a_lost_wal_heals_like_a_restore() {
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
 }
+
+/// Queues a referral carrying one attachment on `node` (not serving); returns the
+/// case and the blob of the envelope (the attachment sealed to the peer).
+async fn referral_with_scan(
+    node: &mittaphap::node::Node,
+    bytes: &'static [u8],
+) -> (uuid::Uuid, String) {
+    let now = time::OffsetDateTime::now_utc();
+    let case = mittaphap::app::cases::create_draft(
+        node,
+        "somchai",
+        "la-molsw",
+        &crate::cases::referral(),
+        now,
+    )
+    .await
+    .unwrap();
+    crate::cases::consent(node, case, "repatriation").await;
+    mittaphap::app::attachments::add_attachment(
+        node,
+        "somchai",
+        case,
+        "scan.pdf",
+        "application/pdf",
+        std::io::Cursor::new(bytes),
+        now,
+    )
+    .await
+    .unwrap();
+    mittaphap::app::moves::make_move(node, "somchai", case, "referral", &json!({}), now)
+        .await
+        .unwrap();
+    let mut conn = node.store.pool().acquire().await.unwrap();
+    let rows = mittaphap::store::outbox::undelivered(&mut conn, "la-molsw", 100)
+        .await
+        .unwrap();
+    let row = rows.last().unwrap();
+    let blobs: Vec<serde_json::Value> = serde_json::from_str(&row.blobs).unwrap();
+    (case, blobs[0]["sha256"].as_str().unwrap().to_owned())
+}
+
+/// An outgoing attachment's sealed blob lost before delivery: `outbox --repair`
+/// seals it again from the file at rest and says so; a serving node does the same
+/// by itself. Both referrals then arrive with their documents, which open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_outgoing_blob_is_sealed_again_from_the_file_at_rest() {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    // With the node stopped: the operator's command.
+    let (first, second) = {
+        let node = th_dir.open().await;
+        let (first, blob) = referral_with_scan(&node, b"first scan").await;
+        node.blobs.delete(&blob).await.unwrap();
+        node.store.close().await;
+        let out = mittaphap(&["outbox", "--dir", th_dir.dir_str(), "--repair"]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout.contains("la-molsw seq 1: attachment(s)")
+                && out.stdout.contains("sealed again from the files at rest"),
+            "{}",
+            out.stdout
+        );
+        let again = mittaphap(&["outbox", "--dir", th_dir.dir_str(), "--repair"]);
+        assert!(again.stdout.contains("nothing to mend"), "{}", again.stdout);
+        // A second one, lost too, left for the serving node to mend.
+        let node = th_dir.open().await;
+        let (second, blob) = referral_with_scan(&node, b"second scan").await;
+        node.blobs.delete(&blob).await.unwrap();
+        node.store.close().await;
+        (first, second)
+    };
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    wait_for(&th.events.delivered, 2, "both referrals").await;
+    for (case, text) in [(first, &b"first scan"[..]), (second, &b"second scan"[..])] {
+        let listed = mittaphap::app::attachments::list(&la, "keo", case)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1, "the document arrived with the referral");
+        let opened = mittaphap::app::attachments::open(&la, "keo", case, &listed[0].id)
+            .await
+            .unwrap();
+        assert_eq!(opened.size, text.len() as u64);
+    }
+    let out = mittaphap(&["reconcile", "--dir", th_dir.dir_str(), "--peer", "la-molsw"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
