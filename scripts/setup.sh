@@ -48,6 +48,15 @@ fi
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install -q aiosmtpd || \
     echo "setup: could not install aiosmtpd from PyPI" >&2
 
+# openssl and Python's cryptography: a test loads the node's private keys with the
+# tools an independent implementer would use.
+command -v openssl >/dev/null || need_openssl=1
+python3 -c "import cryptography" 2>/dev/null || python3 -m pip install -q cryptography || \
+    echo "setup: could not install cryptography from PyPI" >&2
+if [ "${need_openssl:-0}" = 1 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+fi
+
 # schemathesis, for the API fuzz pass (scripts/api-fuzz.sh).
 command -v schemathesis >/dev/null || python3 -m pip install -q schemathesis || \
     echo "setup: could not install schemathesis from PyPI" >&2

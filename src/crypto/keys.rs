@@ -26,8 +26,14 @@ impl fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
+    /// A new key, written in the PKCS#8 v1 layout of RFC 8410 (the seed only),
+    /// which OpenSSL 3.0, Python's `cryptography` and every other common tool
+    /// load; keys in the v2 layout (with the public key) still open.
     pub fn generate() -> Result<Self, CryptoError> {
-        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let der = aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8v1(&rng)
+            .map_err(|_| CryptoError::InvalidKey("could not generate an Ed25519 key".into()))?;
+        let pair = rcgen::KeyPair::try_from(der.as_ref())
             .map_err(|e| CryptoError::InvalidKey(e.to_string()))?;
         Self::from_pkcs8_pem(&pair.serialize_pem())
     }
@@ -165,6 +171,25 @@ mod tests {
         let (_, raw) = decoding_key_b64url(&key.public_b64url()).unwrap();
         assert_eq!(&raw, key.public_raw());
         assert!(!format!("{key:?}").contains("PRIVATE"));
+    }
+
+    #[test]
+    fn new_keys_use_the_v1_layout_and_v2_keys_still_open() {
+        use base64::engine::general_purpose::STANDARD;
+        let key = SigningKey::generate().unwrap();
+        let b64: String = key
+            .pkcs8_pem()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = STANDARD.decode(b64).unwrap();
+        // RFC 8410's v1 layout: version 0, the algorithm, the 32-byte seed; 48 bytes.
+        assert_eq!(der.len(), 48, "{der:02x?}");
+        assert_eq!(der[4], 0, "version 0 (v1)");
+        // A key written by earlier versions (v2, with the public key) still opens.
+        let v2 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let old = SigningKey::from_pkcs8_pem(&v2.serialize_pem()).unwrap();
+        assert_eq!(old.public_raw().as_slice(), v2.public_key_raw());
     }
 
     #[test]

@@ -299,11 +299,18 @@ fn verify_claims(
             format!("kind is not one of {}", KINDS.join(", ")),
         ));
     }
-    let jti_ok = uuid::Uuid::parse_str(&claims.jti).is_ok_and(|u| u.get_version_num() == 7);
+    // One spelling only (docs/protocol.md §7): lower-case, hyphenated. Another
+    // spelling of the same UUID would otherwise pass as a new envelope.
+    let canonical = |s: &str| {
+        uuid::Uuid::parse_str(s)
+            .ok()
+            .filter(|u| u.hyphenated().to_string() == s)
+    };
+    let jti_ok = canonical(&claims.jti).is_some_and(|u| u.get_version_num() == 7);
     let case_ok = claims
         .case
         .as_deref()
-        .is_none_or(|c| uuid::Uuid::parse_str(c).is_ok());
+        .is_none_or(|c| canonical(c).is_some());
     let prev_ok = claims.prev.is_empty() || crate::domain::is_sha256_hex(&claims.prev);
     let digests_ok =
         claims.body.is_well_formed() && claims.blobs.iter().all(Digest::is_well_formed);

@@ -200,3 +200,44 @@ fn database_url_from_the_environment() {
             .contains(&url)
     );
 }
+
+/// Every private key `init` writes loads with the standard tools an independent
+/// implementer would use: `openssl pkey` (OpenSSL 3.0) and Python's
+/// `cryptography` (both installed by scripts/setup.sh).
+#[test]
+fn private_keys_load_in_openssl_and_python() {
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let node = init_node(root.path(), "th-msdhs", "TH", &dbs);
+    for key in [
+        "certs/signing.key",
+        "certs/session.key",
+        "certs/node.key",
+        "certs/ca.key",
+    ] {
+        let path = node.dir.join(key);
+        let openssl = std::process::Command::new("openssl")
+            .args(["pkey", "-noout", "-in"])
+            .arg(&path)
+            .output()
+            .expect("openssl is installed (scripts/setup.sh)");
+        assert!(
+            openssl.status.success(),
+            "openssl pkey {key}: {}",
+            String::from_utf8_lossy(&openssl.stderr)
+        );
+        let python = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys\nfrom cryptography.hazmat.primitives.serialization import load_pem_private_key\nload_pem_private_key(open(sys.argv[1], 'rb').read(), None)",
+            ])
+            .arg(&path)
+            .output()
+            .expect("python3 is installed");
+        assert!(
+            python.status.success(),
+            "cryptography {key}: {}",
+            String::from_utf8_lossy(&python.stderr)
+        );
+    }
+}

@@ -200,6 +200,32 @@ async fn tamper_matrix(backend: Backend) {
         "unknown_kind",
     ));
     cases.push(("not a JWS", "abc".into(), row.body.clone(), "malformed"));
+    // The same UUIDs in another spelling (docs/protocol.md §7: lower-case,
+    // hyphenated only): each would otherwise pass as a new envelope.
+    let upper = genuine.jti.to_uppercase();
+    let simple = genuine.jti.replace('-', "");
+    let urn = format!("urn:uuid:{}", genuine.jti);
+    let braced = format!("{{{}}}", genuine.jti);
+    for (what, jti) in [
+        ("jti upper case", upper),
+        ("jti without hyphens", simple),
+        ("jti as a URN", urn),
+        ("jti in braces", braced),
+    ] {
+        cases.push((
+            what,
+            signed(&move |c| c.jti = jti.clone()),
+            row.body.clone(),
+            "bad_claims",
+        ));
+    }
+    let case_upper = uuid::Uuid::now_v7().to_string().to_uppercase();
+    cases.push((
+        "case upper case",
+        signed(&move |c| c.case = Some(case_upper.clone())),
+        row.body.clone(),
+        "bad_claims",
+    ));
 
     // A blob with one byte flipped is refused by the blob door, so an envelope that
     // lists it finds it missing.
