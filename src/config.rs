@@ -399,6 +399,14 @@ impl NodePaths {
     pub fn signing_key(&self) -> PathBuf {
         self.certs().join("signing.key")
     }
+    /// Earlier signing keys still published (verify only), `KID.key` each.
+    pub fn signing_keys_earlier(&self) -> PathBuf {
+        self.certs().join("signing-earlier")
+    }
+    /// Signing keys retired from the descriptor, kept to check what they signed.
+    pub fn signing_keys_retired(&self) -> PathBuf {
+        self.certs().join("signing-retired")
+    }
     pub fn session_key(&self) -> PathBuf {
         self.certs().join("session.key")
     }

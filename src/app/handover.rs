@@ -235,7 +235,7 @@ pub async fn verify(
         return Ok(Err(NotGenuine::Malformed));
     };
     let descriptor = if peeked.iss == node.config.node_id.as_str() {
-        node.descriptor()
+        node.own_keys()
     } else {
         let mut conn = node.store.pool().acquire().await?;
         let Some(row) = crate::store::peers::get(&mut conn, &peeked.iss).await? else {

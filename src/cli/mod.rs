@@ -5,6 +5,7 @@ mod bench;
 mod demo;
 mod exchange;
 mod init;
+mod keys;
 mod oversight;
 mod peer;
 mod serve;
@@ -43,6 +44,9 @@ enum Command {
     /// Register and list peer nodes.
     #[command(subcommand)]
     Peer(peer::PeerCommand),
+    /// The node's signing keys: rotate, retire.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Delivery state per peer: queued envelopes, oldest age, attempts, last error.
     Outbox {
         #[arg(long, env = "MITTAPHAP_DIR")]
@@ -220,6 +224,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Peer(command) => peer::run(command).await,
+        Command::Keys(command) => keys::run(command).await,
         Command::Outbox { dir, repair: false } => exchange::outbox(&dir).await,
         Command::Outbox { dir, repair: true } => exchange::repair(&dir).await,
         Command::Reconcile { dir, peer } => exchange::reconcile(&dir, &peer).await,

@@ -22,6 +22,18 @@ pub enum PeerCommand {
         #[arg(long)]
         fingerprint: String,
     },
+    /// Take a registered peer's new descriptor (new keys, address, name): taken
+    /// when a key we already trust for that peer signed it, or when its
+    /// fingerprint, read out by the peer's operator, is given.
+    Update {
+        #[arg(long, env = "MITTAPHAP_DIR")]
+        dir: PathBuf,
+        /// The peer's new descriptor JSON (`-` reads standard input).
+        file: PathBuf,
+        /// The new descriptor's fingerprint, read out by the peer's operator.
+        #[arg(long)]
+        fingerprint: Option<String>,
+    },
     /// List registered peers.
     List {
         #[arg(long, env = "MITTAPHAP_DIR")]
@@ -45,6 +57,11 @@ pub async fn run(command: PeerCommand) -> Result<(), CliError> {
             file,
             fingerprint,
         } => add(dir, file, &fingerprint).await,
+        PeerCommand::Update {
+            dir,
+            file,
+            fingerprint,
+        } => update(dir, file, fingerprint.as_deref()).await,
         PeerCommand::List { dir } => list(dir).await,
         PeerCommand::Check { dir, peer } => check(dir, &peer).await,
     }
@@ -74,6 +91,27 @@ async fn add(dir: PathBuf, file: PathBuf, fingerprint: &str) -> Result<(), CliEr
     })?;
     println!(
         "added peer {} ({}, {}) at {}",
+        row.node_id, row.country, row.name, row.federation_url
+    );
+    println!("fingerprint: {}", group_hex(&row.fingerprint));
+    Ok(())
+}
+
+async fn update(dir: PathBuf, file: PathBuf, fingerprint: Option<&str>) -> Result<(), CliError> {
+    let text = read_input(&file)?;
+    if fingerprint.is_some_and(|f| crate::crypto::hash::parse_fingerprint(f).is_none()) {
+        return Err(CliError::Usage(
+            "--fingerprint must be 64 hex digits (spaces allowed)".into(),
+        ));
+    }
+    let node = Node::open(&dir).await?;
+    let result =
+        crate::app::peers::update_peer(&node, &text, fingerprint, time::OffsetDateTime::now_utc())
+            .await;
+    node.store.close().await;
+    let row = result.map_err(|e| CliError::Failed(format!("refused: {e}")))?;
+    println!(
+        "updated peer {} ({}, {}) at {}",
         row.node_id, row.country, row.name, row.federation_url
     );
     println!("fingerprint: {}", group_hex(&row.fingerprint));

@@ -39,7 +39,8 @@ pub async fn recover_sent(
     peer_id: &str,
 ) -> Result<u64, String> {
     let us = node.config.node_id.to_string();
-    let own = node.descriptor();
+    // Every key that ever signed for us: what was sent before a rotation counts.
+    let own = node.own_keys();
     let (delivered, mut prev) = {
         let mut conn = node
             .store

@@ -51,6 +51,13 @@ pub struct Node {
     pub config: NodeConfig,
     pub store: Store,
     pub signing: SigningKey,
+    /// Earlier signing keys, oldest first, still published: they verify what they
+    /// signed, and the oldest signs the descriptor so that peers trusting it take
+    /// the new one (`keys rotate`, `keys retire`).
+    pub earlier_signing: Vec<SigningKey>,
+    /// Public keys retired from the descriptor: our own old envelopes and records
+    /// still check against them.
+    pub retired_signing: Vec<PublishedKey>,
     /// Signs desk session tokens; never used on the wire to peers.
     pub session_key: SigningKey,
     pub age: AgeIdentity,
@@ -120,6 +127,11 @@ impl Node {
         }
         let config = NodeConfig::load(&dir)?;
         let signing = SigningKey::from_pkcs8_pem(&read_private(&paths.signing_key())?)?;
+        let earlier_signing = keys_in(&paths.signing_keys_earlier())?;
+        let retired_signing = keys_in(&paths.signing_keys_retired())?
+            .iter()
+            .map(published)
+            .collect();
         let age = AgeIdentity::from_file_text(&read_private(&paths.age_identity())?)?;
         let session_key = session_key(&paths.session_key())?;
         let key_pem = read_private(&paths.node_key())?;
@@ -157,6 +169,8 @@ impl Node {
             config,
             store,
             signing,
+            earlier_signing,
+            retired_signing,
             session_key,
             age,
             tls,
@@ -166,14 +180,28 @@ impl Node {
         })
     }
 
-    /// Our descriptor (unsigned members), built from configuration and keys.
+    /// Our descriptor (unsigned members), built from configuration and keys: the
+    /// current signing key first, then earlier ones still published.
     pub fn descriptor(&self) -> Descriptor {
-        descriptor_for(&self.config, &self.tls.ca_pem, &self.signing, &self.age)
+        let mut d = descriptor_for(&self.config, &self.tls.ca_pem, &self.signing, &self.age);
+        d.signing_keys
+            .extend(self.earlier_signing.iter().rev().map(published));
+        d
     }
 
-    /// The descriptor as published: signed with the node's signing key.
+    /// The descriptor as published: signed with the oldest key it publishes, so
+    /// a peer that trusts that key takes a new one from it (`peer update`).
     pub fn signed_descriptor(&self) -> Result<String, NodeError> {
-        Ok(self.descriptor().sign(&self.signing)?)
+        let by = self.earlier_signing.first().unwrap_or(&self.signing);
+        Ok(self.descriptor().sign(by)?)
+    }
+
+    /// Every key that ever signed for us (published or retired): to check our own
+    /// envelopes and records.
+    pub fn own_keys(&self) -> Descriptor {
+        let mut d = self.descriptor();
+        d.signing_keys.extend(self.retired_signing.iter().cloned());
+        d
     }
 }
 
@@ -201,6 +229,34 @@ pub(crate) fn descriptor_for(
 
 pub(crate) fn absolute(dir: &Path) -> Result<PathBuf, NodeError> {
     std::path::absolute(dir).map_err(io_err(dir))
+}
+
+fn published(key: &SigningKey) -> PublishedKey {
+    PublishedKey {
+        kid: key.kid(),
+        alg: "EdDSA".into(),
+        public_key: key.public_b64url(),
+    }
+}
+
+/// The signing keys in `dir` (`SECONDS-KID.key`, named when they stopped being
+/// current), oldest first; none when the folder does not exist.
+fn keys_in(dir: &Path) -> Result<Vec<SigningKey>, NodeError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(io_err(dir))?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("key") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+        .iter()
+        .map(|p| Ok(SigningKey::from_pkcs8_pem(&read_private(p)?)?))
+        .collect()
 }
 
 /// The desk's session key, made on first use (nodes made before it existed).

@@ -80,6 +80,8 @@ pub struct VerifiedDescriptor {
     pub fingerprint: String,
     /// The signed JSON exactly as received.
     pub signed_json: String,
+    /// The key that signed it (one of those it publishes).
+    pub signed_by: PublishedKey,
 }
 
 impl VerifiedDescriptor {
@@ -228,6 +230,7 @@ pub fn verify(signed_json: &str) -> Result<VerifiedDescriptor, DescriptorError> 
         .signing_keys
         .iter()
         .find(|k| k.kid == kid)
+        .cloned()
         .ok_or_else(|| DescriptorError::UnknownKid(kid.clone()))?;
     let (decoding, _) = decoding_key_b64url(&key.public_key)
         .map_err(|e| DescriptorError::BadSignature(e.to_string()))?;
@@ -255,6 +258,7 @@ pub fn verify(signed_json: &str) -> Result<VerifiedDescriptor, DescriptorError> 
         descriptor,
         fingerprint: sha256_hex(&canonical),
         signed_json: signed_json.to_owned(),
+        signed_by: key,
     })
 }
 

@@ -65,3 +65,22 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<PeerRow>, StoreError> 
         .fetch_all(conn)
         .await?)
 }
+
+/// A registered peer's new descriptor and what comes from it.
+pub async fn update(conn: &mut AnyConnection, peer: &PeerRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE peers SET country = $1, name = $2, federation_url = $3, fingerprint = $4,
+                          descriptor = $5, updated_at = $6
+         WHERE node_id = $7",
+    )
+    .bind(&peer.country)
+    .bind(&peer.name)
+    .bind(&peer.federation_url)
+    .bind(&peer.fingerprint)
+    .bind(&peer.descriptor)
+    .bind(peer.updated_at)
+    .bind(&peer.node_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

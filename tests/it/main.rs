@@ -21,6 +21,7 @@ mod fuzz;
 mod handover;
 mod healing;
 mod init;
+mod keys;
 mod multiprocess;
 mod notify;
 mod oversight;

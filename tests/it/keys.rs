@@ -1,0 +1,146 @@
+//! Keys over the years: a signing key rotated, the peer taking the new descriptor
+//! from the key it trusts (`peer update`), a stranger's descriptor refused, and
+//! after `keys retire` an envelope signed with the retired key refused.
+
+use mittaphap::crypto::keys::SigningKey;
+use mittaphap::federation::PeerClient;
+use mittaphap::protocol::Descriptor;
+use mittaphap::protocol::envelope::{EnvelopeClaims, RECEIPT_TYP, ReceiptClaims, ReceiptStatus};
+use mittaphap::protocol::jws::{self, keys_of};
+
+use crate::exchange::{descriptor_of, outbox_row, pair, queue_note};
+use crate::helpers::{Backend, Databases, TestNode, init_node, mittaphap, tls_provider, wait_for};
+use crate::on_both_backends;
+
+fn descriptor_file(node: &TestNode, name: &str) -> std::path::PathBuf {
+    let path = node.dir.parent().unwrap().join(name);
+    std::fs::write(&path, node.descriptor()).unwrap();
+    path
+}
+
+async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    let (th, th_run) = th_dir.start().await;
+    let (la, la_run) = la_dir.start().await;
+    queue_note(&th, "la-molsw", "signed with the first key", &[]).await;
+    wait_for(&th.events.delivered, 1, "the first note").await;
+    let first_kid = th.signing.kid();
+    th_run.shutdown().await.unwrap();
+    th.store.close().await;
+    drop(th);
+
+    // Rotated: the new key signs; the Lao node does not know it yet.
+    let out = mittaphap(&["keys", "rotate", "--dir", th_dir.dir_str()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("new signing key: ed25519-"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("still published: {first_kid}"))
+    );
+    let (th, th_run) = th_dir.start().await;
+    assert_ne!(th.signing.kid(), first_kid);
+    queue_note(&th, "la-molsw", "signed with the new key", &[]).await;
+    wait_for(&th.events.failed_attempts, 1, "unknown_kid, retried").await;
+
+    // A stranger's descriptor for the same node id is refused.
+    let stranger_root = root.path().join("stranger");
+    std::fs::create_dir_all(&stranger_root).unwrap();
+    let stranger = init_node(
+        &stranger_root,
+        "th-msdhs",
+        "TH",
+        &Databases::new(&Backend::Sqlite),
+    );
+    let file = descriptor_file(&stranger, "stranger.json");
+    let out = mittaphap(&[
+        "peer",
+        "update",
+        "--dir",
+        la_dir.dir_str(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("does not trust") && out.stderr.contains("--fingerprint"),
+        "{}",
+        out.stderr
+    );
+
+    // The genuine one, signed by the key the Lao node trusts, is taken; the note
+    // waiting for it goes through.
+    let file = descriptor_file(&th_dir, "th-rotated.json");
+    let out = mittaphap(&[
+        "peer",
+        "update",
+        "--dir",
+        la_dir.dir_str(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    wait_for(&th.events.delivered, 1, "the note signed with the new key").await;
+    th_run.shutdown().await.unwrap();
+    th.store.close().await;
+    drop(th);
+
+    // Retired: no longer published; the Lao node takes the descriptor without it.
+    let out = mittaphap(&["keys", "retire", "--dir", th_dir.dir_str(), &first_kid]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = mittaphap(&["keys", "retire", "--dir", th_dir.dir_str(), &first_kid]);
+    assert_eq!(out.code, 2, "retired already: {}", out.stdout);
+    let file = descriptor_file(&th_dir, "th-retired.json");
+    let out = mittaphap(&[
+        "peer",
+        "update",
+        "--dir",
+        la_dir.dir_str(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let listed = mittaphap(&["peer", "list", "--dir", la_dir.dir_str()]).stdout;
+    assert!(!listed.contains(&first_kid), "{listed}");
+
+    // An envelope signed with the retired key is refused unknown_kid.
+    let th = th_dir.open().await;
+    queue_note(&th, "la-molsw", "third", &[]).await;
+    let row = outbox_row(&th, "la-molsw", 3).await;
+    let retired_dir = th_dir.dir.join("certs/signing-retired");
+    let retired_file = std::fs::read_dir(&retired_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let retired =
+        SigningKey::from_pkcs8_pem(&std::fs::read_to_string(retired_file).unwrap()).unwrap();
+    let claims: EnvelopeClaims = jws::peek_claims(&row.jws).unwrap();
+    let forged = claims.sign(&retired).unwrap();
+    let to: Descriptor = descriptor_of(&th, "la-molsw").await;
+    let client = PeerClient::new(&to.federation_url, &to.tls_ca, &th.tls.identity_pem()).unwrap();
+    let (_, text) = client.post_envelope(&forged, &row.body).await.unwrap();
+    let receipt: ReceiptClaims = jws::verify(&text, RECEIPT_TYP, keys_of(&to)).unwrap();
+    assert_eq!(receipt.status, ReceiptStatus::Rejected);
+    assert_eq!(receipt.reason, "unknown_kid");
+    th.store.close().await;
+    drop(th);
+
+    // The genuine third note flows, and both transcripts and audit chains hold.
+    let (th, th_run) = th_dir.start().await;
+    wait_for(&th.events.delivered, 1, "the third note").await;
+    for (dir, peer) in [(&th_dir, "la-molsw"), (&la_dir, "th-msdhs")] {
+        let out = mittaphap(&["reconcile", "--dir", dir.dir_str(), "--peer", peer]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+        let out = mittaphap(&["audit", "verify", "--dir", dir.dir_str()]);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    }
+    assert_eq!(*la.events.accepted.borrow(), 3);
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
+on_both_backends!(a_signing_key_is_rotated_then_retired);
