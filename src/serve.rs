@@ -141,6 +141,7 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
     let upkeep = spawn_upkeep(node.clone(), stopped.clone());
     let notices = notifier.map(|n| spawn_notices(node.clone(), n, stopped.clone()));
     tracing::info!(%federation_addr, %desk_addr, node = %node.config.node_id, "serving");
+    node.warn_if_cert_expires(time::OffsetDateTime::now_utc());
     Ok(Running {
         federation_addr,
         desk_addr,
@@ -222,6 +223,9 @@ fn spawn_upkeep(node: Arc<Node>, mut stop: watch::Receiver<bool>) -> JoinHandle<
                 tracing::warn!(error = %e, "audit checkpoint not sent; will retry");
             }
             if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+                if last_sweep.is_some() {
+                    node.warn_if_cert_expires(now);
+                }
                 match crate::app::retention::purge(&node, now, false).await {
                     Ok(_) => last_sweep = Some(tokio::time::Instant::now()),
                     Err(e) => tracing::warn!(error = %e, "retention sweep failed; will retry"),

@@ -2,6 +2,7 @@
 //! one line on stderr.
 
 mod bench;
+mod certs;
 mod demo;
 mod exchange;
 mod init;
@@ -47,6 +48,9 @@ enum Command {
     /// The node's signing keys: rotate, retire.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The node's TLS certificate: renew.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
     /// Delivery state per peer: queued envelopes, oldest age, attempts, last error.
     Outbox {
         #[arg(long, env = "MITTAPHAP_DIR")]
@@ -225,6 +229,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Peer(command) => peer::run(command).await,
         Command::Keys(command) => keys::run(command).await,
+        Command::Certs(command) => certs::run(command).await,
         Command::Outbox { dir, repair: false } => exchange::outbox(&dir).await,
         Command::Outbox { dir, repair: true } => exchange::repair(&dir).await,
         Command::Reconcile { dir, peer } => exchange::reconcile(&dir, &peer).await,

@@ -51,6 +51,25 @@ pub fn generate(
     ca.not_after = now + Duration::days(365 * CA_YEARS);
     let ca_cert = ca.self_signed(&ca_key).map_err(cert_err)?;
 
+    let issuer = Issuer::new(ca, &ca_key);
+    let (node_pem, node_key_pem) = leaf(node_id, name, hosts, &issuer, now, 365 * NODE_YEARS)?;
+    Ok(NodeCertificates {
+        ca_pem: ca_cert.pem(),
+        ca_key_pem: ca_key.serialize_pem(),
+        node_pem,
+        node_key_pem,
+    })
+}
+
+/// A node certificate (and its new key) for `hosts`, signed by `issuer`.
+fn leaf(
+    node_id: &str,
+    name: &str,
+    hosts: &[String],
+    issuer: &Issuer<'_, impl rcgen::SigningKey>,
+    now: OffsetDateTime,
+    days: i64,
+) -> Result<(String, String), CryptoError> {
     let node_key = KeyPair::generate().map_err(cert_err)?;
     let mut leaf = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
     leaf.distinguished_name = dn(node_id, name);
@@ -63,16 +82,40 @@ pub fn generate(
     ];
     leaf.use_authority_key_identifier_extension = true;
     leaf.not_before = now - Duration::days(1);
-    leaf.not_after = now + Duration::days(365 * NODE_YEARS);
-    let issuer = Issuer::new(ca, &ca_key);
-    let node_cert = leaf.signed_by(&node_key, &issuer).map_err(cert_err)?;
+    leaf.not_after = now + Duration::days(days);
+    let node_cert = leaf.signed_by(&node_key, issuer).map_err(cert_err)?;
+    Ok((node_cert.pem(), node_key.serialize_pem()))
+}
 
-    Ok(NodeCertificates {
-        ca_pem: ca_cert.pem(),
-        ca_key_pem: ca_key.serialize_pem(),
-        node_pem: node_cert.pem(),
-        node_key_pem: node_key.serialize_pem(),
-    })
+/// The days a node certificate is valid for, unless told otherwise.
+pub const NODE_DAYS: i64 = 365 * NODE_YEARS;
+
+/// A new node certificate and key from the node's own CA (`certs renew`): the
+/// same names, valid `days` from `now`. Peers need nothing: they trust the CA.
+pub fn renew(
+    node_id: &str,
+    name: &str,
+    hosts: &[String],
+    ca_pem: &str,
+    ca_key_pem: &str,
+    now: OffsetDateTime,
+    days: i64,
+) -> Result<(String, String), CryptoError> {
+    let ca_key = KeyPair::from_pem(ca_key_pem)
+        .map_err(|_| CryptoError::InvalidKey("certs/ca.key is not a PEM private key".into()))?;
+    let issuer = Issuer::from_ca_cert_pem(ca_pem, ca_key).map_err(cert_err)?;
+    leaf(node_id, name, hosts, &issuer, now, days)
+}
+
+/// When the first certificate of a PEM chain stops being valid.
+pub fn not_after(chain_pem: &str) -> Result<OffsetDateTime, CryptoError> {
+    let first = parse_cert_chain(chain_pem)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CryptoError::Certificate("no certificate".into()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&first)
+        .map_err(|_| CryptoError::Certificate("the certificate does not parse".into()))?;
+    Ok(cert.validity().not_after.to_datetime())
 }
 
 fn dn(common_name: &str, organisation: &str) -> DistinguishedName {

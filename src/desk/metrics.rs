@@ -79,5 +79,11 @@ pub async fn metrics(State(state): State<DeskState>) -> Result<Response, ApiErro
             let _ = writeln!(out, "{name}{{peer=\"{}\"}} {value}", r.peer_id);
         }
     }
+    let name = "mittaphap_certificate_expiry_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Seconds until the node's TLS certificate expires (`certs renew` before).\n# TYPE {name} gauge\n{name} {}",
+        state.node.cert_expires_in(time::OffsetDateTime::now_utc())
+    );
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -112,15 +112,22 @@ fn config_for(opts: &InitOptions) -> Result<NodeConfig, NodeError> {
     })
 }
 
+/// The names the node certificate is valid for: the federation URL's host, and
+/// this machine's loopback names.
+pub(crate) fn cert_hosts(config: &NodeConfig) -> Result<Vec<String>, NodeError> {
+    let url =
+        url::Url::parse(&config.federation_url).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    let mut hosts: Vec<String> = url.host_str().map(str::to_owned).into_iter().collect();
+    hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+    Ok(hosts)
+}
+
 async fn create(
     paths: &NodePaths,
     config: &NodeConfig,
     now: OffsetDateTime,
 ) -> Result<Initialised, NodeError> {
-    let url =
-        url::Url::parse(&config.federation_url).map_err(|e| NodeError::Invalid(e.to_string()))?;
-    let mut hosts: Vec<String> = url.host_str().map(str::to_owned).into_iter().collect();
-    hosts.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+    let hosts = cert_hosts(config)?;
     let tls = certs::generate(config.node_id.as_str(), &config.name, &hosts, now)?;
     let signing = SigningKey::generate()?;
     let age = AgeIdentity::generate();

@@ -91,6 +91,8 @@ pub struct Events {
 
 /// The node's TLS material: the CA peers trust, and our certificate and key.
 pub struct NodeTls {
+    /// When our node certificate stops being valid.
+    pub not_after: time::OffsetDateTime,
     pub ca_pem: String,
     pub chain_pem: String,
     pub key_pem: String,
@@ -111,7 +113,26 @@ impl NodeTls {
     }
 }
 
+/// A certificate is reported this long before it expires.
+pub const CERT_WARNING: time::Duration = time::Duration::days(30);
+
 impl Node {
+    /// Seconds until our node certificate expires (negative once it has).
+    pub fn cert_expires_in(&self, now: time::OffsetDateTime) -> i64 {
+        (self.tls.not_after - now).whole_seconds()
+    }
+
+    /// Warns in the log when the node certificate expires within 30 days.
+    pub fn warn_if_cert_expires(&self, now: time::OffsetDateTime) {
+        let left = self.tls.not_after - now;
+        if left < CERT_WARNING {
+            tracing::warn!(
+                days = left.whole_days(),
+                "the node's TLS certificate expires soon; run `mittaphap certs renew`, then restart"
+            );
+        }
+    }
+
     /// Opens the node in `dir`: reads its configuration (with environment
     /// overrides), keys and certificates, connects to and migrates its database,
     /// and checks that the database belongs to this node.
@@ -137,6 +158,7 @@ impl Node {
         let key_pem = read_private(&paths.node_key())?;
         let chain_pem = read(&paths.node_pem())?;
         let tls = NodeTls {
+            not_after: crate::crypto::certs::not_after(&chain_pem)?,
             ca_pem: read(&paths.ca_pem())?,
             chain: parse_cert_chain(&chain_pem)?,
             key: parse_private_key(&key_pem)?,

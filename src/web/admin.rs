@@ -50,7 +50,11 @@ async fn admin_page(
         Err(e) => return unavailable(&w, e),
     };
     let now = oversight::now_ms();
+    let left = state.node.tls.not_after - time::OffsetDateTime::now_utc();
     let t = AdminPage {
+        cert_until: w.when(crate::domain::millis(state.node.tls.not_after)),
+        cert_days: left.whole_days(),
+        cert_soon: left < crate::node::CERT_WARNING,
         c: chrome(page, "/admin", "admin.title"),
         users: users
             .into_iter()

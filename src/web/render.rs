@@ -454,6 +454,12 @@ pub struct AdminPage {
     pub roles: Vec<OptView>,
     pub notice: Option<String>,
     pub error: Option<String>,
+    /// When the node's TLS certificate expires, as the reader writes dates.
+    pub cert_until: String,
+    /// Days left on it.
+    pub cert_days: i64,
+    /// Within 30 days: shown as a warning.
+    pub cert_soon: bool,
 }
 
 pub struct AuditView {

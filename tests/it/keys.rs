@@ -144,3 +144,76 @@ async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
     la_run.shutdown().await.unwrap();
 }
 on_both_backends!(a_signing_key_is_rotated_then_retired);
+
+/// A certificate about to expire says so (metrics, admin page, log); `certs
+/// renew` issues a new one from the node's CA and both directions keep flowing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_near_expiry_is_reported_and_renewed() {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    crate::desk::add_user(&th_dir, "admin1", "admin", None, crate::web::PASSWORD);
+    let out = mittaphap(&["certs", "renew", "--dir", th_dir.dir_str(), "--days", "10"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("valid until"), "{}", out.stdout);
+    let mut started = None;
+    let log = crate::helpers::captured_log(async {
+        started = Some(th_dir.start().await);
+    })
+    .await;
+    let (th, th_run) = started.unwrap();
+    assert!(log.contains("certificate expires soon"), "{log}");
+    let (la, la_run) = la_dir.start().await;
+    queue_note(&th, "la-molsw", "over the renewed certificate", &[]).await;
+    queue_note(&la, "th-msdhs", "to the renewed certificate", &[]).await;
+    wait_for(&th.events.delivered, 1, "th → la").await;
+    wait_for(&la.events.delivered, 1, "la → th").await;
+
+    let base = format!("http://{}", th_run.desk_addr);
+    let http = crate::web::no_redirects();
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let seconds: i64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("mittaphap_certificate_expiry_seconds "))
+        .expect("the expiry gauge")
+        .parse()
+        .unwrap();
+    assert!((9 * 86_400..=10 * 86_400).contains(&seconds), "{seconds}");
+    let cookie = crate::web::page_sign_in(&http, &base, "admin1").await;
+    let admin = http
+        .get(format!("{base}/admin"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        admin.contains("error cert-expiry") && admin.contains("certs renew"),
+        "the admin page warns"
+    );
+    th_run.shutdown().await.unwrap();
+    th.store.close().await;
+    drop(th);
+
+    // Renewed for the usual five years: nothing for the peer to do.
+    let out = mittaphap(&["certs", "renew", "--dir", th_dir.dir_str()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (th, th_run) = th_dir.start().await;
+    assert!(th.cert_expires_in(time::OffsetDateTime::now_utc()) > 4 * 365 * 86_400);
+    queue_note(&th, "la-molsw", "after the renewal", &[]).await;
+    queue_note(&la, "th-msdhs", "after the renewal too", &[]).await;
+    wait_for(&th.events.delivered, 1, "th → la again").await;
+    wait_for(&la.events.delivered, 2, "la → th again").await;
+    th_run.shutdown().await.unwrap();
+    la_run.shutdown().await.unwrap();
+}
