@@ -261,18 +261,18 @@ impl Blobs {
     pub async fn reseal(
         &self,
         sha256: &str,
-        identity: &age::x25519::Identity,
+        identity: &[age::x25519::Identity],
         recipients: &[age::x25519::Recipient],
     ) -> Result<Digest, BlobError> {
         let (file, downloaded) = self.local_file(sha256).await?;
         let staged = self.staging_path();
         let (identity, output, recipients) =
-            (identity.clone(), staged.clone(), recipients.to_vec());
+            (identity.to_vec(), staged.clone(), recipients.to_vec());
         let digest = tokio::task::spawn_blocking(move || -> Result<Digest, BlobError> {
             let decryptor = age::Decryptor::new_buffered(std::io::BufReader::new(file))
                 .map_err(|_| BlobError::Crypto(crate::crypto::CryptoError::Open))?;
             let plaintext = decryptor
-                .decrypt(std::iter::once(&identity as &dyn age::Identity))
+                .decrypt(identity.iter().map(|i| i as &dyn age::Identity))
                 .map_err(|_| BlobError::Crypto(crate::crypto::CryptoError::Open))?;
             let output = std::io::BufWriter::new(std::fs::File::create(&output).map_err(io_err)?);
             Ok(seal_stream(&recipients, plaintext, output)?)
@@ -309,10 +309,10 @@ impl Blobs {
     pub async fn verify_opens(
         &self,
         sha256: &str,
-        identity: &age::x25519::Identity,
+        identity: &[age::x25519::Identity],
     ) -> Result<u64, BlobError> {
         let (file, downloaded) = self.local_file(sha256).await?;
-        let identity = identity.clone();
+        let identity = identity.to_vec();
         let opened = tokio::task::spawn_blocking(move || {
             open_stream(&identity, std::io::BufReader::new(file), std::io::sink())
         })
@@ -331,10 +331,10 @@ impl Blobs {
     pub async fn open_stream(
         &self,
         sha256: &str,
-        identity: &age::x25519::Identity,
+        identity: &[age::x25519::Identity],
     ) -> Result<OpenedStream, BlobError> {
         let (file, downloaded) = self.local_file(sha256).await?;
-        let identity = identity.clone();
+        let identity = identity.to_vec();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
         tokio::task::spawn_blocking(move || {
             let output = ChannelWriter { tx: tx.clone() };
@@ -357,11 +357,11 @@ impl Blobs {
     pub async fn open_to_file(
         &self,
         sha256: &str,
-        identity: &age::x25519::Identity,
+        identity: &[age::x25519::Identity],
         out: &Path,
     ) -> Result<u64, BlobError> {
         let (file, staged) = self.local_file(sha256).await?;
-        let (identity, out) = (identity.clone(), out.to_owned());
+        let (identity, out) = (identity.to_vec(), out.to_owned());
         let result = tokio::task::spawn_blocking(move || -> Result<u64, BlobError> {
             let input = std::io::BufReader::new(file);
             let output = std::io::BufWriter::new(std::fs::File::create(&out).map_err(io_err)?);

@@ -413,6 +413,10 @@ impl NodePaths {
     pub fn age_identity(&self) -> PathBuf {
         self.certs().join("age-identity.txt")
     }
+    /// Earlier age identities, kept to open what was sealed to them.
+    pub fn age_identities_earlier(&self) -> PathBuf {
+        self.certs().join("age-earlier")
+    }
     /// A path from the configuration, resolved against the node folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {

@@ -76,7 +76,7 @@ async fn resealed(
         let meta = open_meta(node, &row.meta).ok_or(AppError::Seal)?;
         let digest = node
             .blobs
-            .reseal(&row.blob_sha256, node.age.identity(), &recipients)
+            .reseal(&row.blob_sha256, node.age.all(), &recipients)
             .await
             .map_err(|e| AppError::Conflict(format!("attachment: {e}")))?;
         let mut file = json!({
@@ -323,12 +323,12 @@ pub async fn open(
     };
     let size = node
         .blobs
-        .verify_opens(&row.blob_sha256, node.age.identity())
+        .verify_opens(&row.blob_sha256, node.age.all())
         .await
         .map_err(damaged)?;
     let bytes = node
         .blobs
-        .open_stream(&row.blob_sha256, node.age.identity())
+        .open_stream(&row.blob_sha256, node.age.all())
         .await
         .map_err(damaged)?;
     read_entry(

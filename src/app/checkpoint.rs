@@ -103,7 +103,7 @@ pub async fn hold(
     sealed_body: &[u8],
     jti: &str,
 ) -> Result<&'static str, StoreError> {
-    let body: Option<CheckpointBody> = open_bytes(node.age.identity(), sealed_body)
+    let body: Option<CheckpointBody> = open_bytes(node.age.all(), sealed_body)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .filter(|b: &CheckpointBody| {

@@ -59,7 +59,7 @@ async fn apply_move(
     let (Some(kind), Some(case_id)) = (Kind::parse(kind), case) else {
         return Ok(None);
     };
-    let body: Option<serde_json::Value> = open_bytes(node.age.identity(), sealed_body)
+    let body: Option<serde_json::Value> = open_bytes(node.age.all(), sealed_body)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let parsed = body.as_ref().map(|b| messages::parse(kind, b));

@@ -270,7 +270,7 @@ pub async fn mend_blobs(
     let Some(bytes) = STANDARD.decode(&row.body).ok() else {
         return Ok(Mended::Not("the stored body is not base64".into()));
     };
-    let Some(mut body) = crate::crypto::seal::open_bytes(node.age.identity(), &bytes)
+    let Some(mut body) = crate::crypto::seal::open_bytes(node.age.all(), &bytes)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
     else {
@@ -318,7 +318,7 @@ pub async fn mend_blobs(
             };
             let digest = match node
                 .blobs
-                .reseal(&at_rest.blob_sha256, node.age.identity(), &recipients)
+                .reseal(&at_rest.blob_sha256, node.age.all(), &recipients)
                 .await
             {
                 Ok(d) => d,

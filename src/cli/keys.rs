@@ -16,9 +16,10 @@ use crate::node::{Node, NodeError, io_err};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Make a new signing key that signs from now on; the current one stays
-    /// published until retired. Restart `serve` afterwards, and give the peers the
-    /// new descriptor (`peer update` on their side).
+    /// Make a new signing key that signs from now on (the current one stays
+    /// published until retired) and a new age identity that peers seal to (the
+    /// current one is kept to open what was sealed to it). Restart `serve`
+    /// afterwards, and give the peers the new descriptor (`peer update`).
     Rotate {
         #[arg(long, env = "MITTAPHAP_DIR")]
         dir: PathBuf,
@@ -59,6 +60,24 @@ async fn rotate(dir: &Path) -> Result<(), CliError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let kept = earlier.join(format!("{now:020}-{current}.key"));
     crate::node::init::write_file(&kept, node.signing.pkcs8_pem(), 0o600)?;
+    // The age identity: the current one kept to open what was sealed to it.
+    let age_earlier = paths.age_identities_earlier();
+    private_dir(&age_earlier)?;
+    let recipient = node.age.recipient();
+    let short: String = recipient.chars().skip(4).take(12).collect();
+    let kept_age = age_earlier.join(format!("{now:020}-{short}.txt"));
+    let current_age =
+        std::fs::read_to_string(paths.age_identity()).map_err(io_err(&paths.age_identity()))?;
+    crate::node::init::write_file(&kept_age, &current_age, 0o600)?;
+    let fresh_age = crate::crypto::keys::AgeIdentity::generate();
+    let created = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let staged_age = paths.certs().join("age-identity.txt.new");
+    let _ = std::fs::remove_file(&staged_age);
+    crate::node::init::write_file(&staged_age, &fresh_age.file_text(&created), 0o600)?;
+    std::fs::rename(&staged_age, paths.age_identity()).map_err(io_err(&paths.age_identity()))?;
+
     let fresh = SigningKey::generate().map_err(NodeError::from)?;
     let staged = paths.certs().join("signing.key.new");
     let _ = std::fs::remove_file(&staged);
@@ -69,6 +88,10 @@ async fn rotate(dir: &Path) -> Result<(), CliError> {
     node.store.close().await;
     let fingerprint = node.descriptor().fingerprint().map_err(NodeError::from)?;
     println!("new signing key: {}", fresh.kid());
+    println!(
+        "new age recipient: {} (the earlier identity is kept to open what was sealed to it)",
+        fresh_age.recipient()
+    );
     println!(
         "still published: {current} (retire it with `mittaphap keys retire` once every peer has the new descriptor)"
     );

@@ -104,6 +104,9 @@ pub fn decoding_key_b64url(public_key: &str) -> Result<(DecodingKey, [u8; 32]), 
 /// recipient (`age1…`) that peers seal to.
 pub struct AgeIdentity {
     identity: age::x25519::Identity,
+    /// The current identity first, then earlier ones kept to open what was
+    /// sealed to them (`keys rotate`).
+    all: Vec<age::x25519::Identity>,
 }
 
 impl fmt::Debug for AgeIdentity {
@@ -116,9 +119,22 @@ impl fmt::Debug for AgeIdentity {
 
 impl AgeIdentity {
     pub fn generate() -> Self {
+        let identity = age::x25519::Identity::generate();
         Self {
-            identity: age::x25519::Identity::generate(),
+            all: vec![identity.clone()],
+            identity,
         }
+    }
+
+    /// Keeps `earlier` identities to open what was sealed to them.
+    pub fn with_earlier(mut self, earlier: Vec<AgeIdentity>) -> Self {
+        self.all.extend(earlier.into_iter().map(|e| e.identity));
+        self
+    }
+
+    /// Every identity, the current first: what opens sealed data.
+    pub fn all(&self) -> &[age::x25519::Identity] {
+        &self.all
     }
 
     /// Reads an age identity file (comment lines starting with `#` are skipped).
@@ -131,7 +147,10 @@ impl AgeIdentity {
         let identity = line
             .parse::<age::x25519::Identity>()
             .map_err(|_| CryptoError::InvalidKey("age identity file holds no X25519 key".into()))?;
-        Ok(Self { identity })
+        Ok(Self {
+            all: vec![identity.clone()],
+            identity,
+        })
     }
 
     pub fn recipient(&self) -> String {

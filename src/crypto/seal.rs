@@ -40,13 +40,13 @@ pub fn seal_stream(
 /// Opens an age stream with `identity`, writing the plaintext to `output`;
 /// returns the plaintext length. Fails on any tampering.
 pub fn open_stream(
-    identity: &age::x25519::Identity,
+    identity: &[age::x25519::Identity],
     input: impl io::BufRead,
     mut output: impl Write,
 ) -> Result<u64, CryptoError> {
     let decryptor = age::Decryptor::new_buffered(input).map_err(|_| CryptoError::Open)?;
     let mut reader = decryptor
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
+        .decrypt(identity.iter().map(|i| i as &dyn age::Identity))
         .map_err(|_| CryptoError::Open)?;
     io::copy(&mut reader, &mut output).map_err(|_| CryptoError::Open)
 }
@@ -61,7 +61,7 @@ pub fn seal_bytes(
 }
 
 pub fn open_bytes(
-    identity: &age::x25519::Identity,
+    identity: &[age::x25519::Identity],
     ciphertext: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
     let mut out = Vec::new();
@@ -140,14 +140,14 @@ mod tests {
         let sealed = seal_bytes(&[id.to_public()], b"{\"schema\":\"note/1\"}").unwrap();
         assert_eq!(Digest::of(&sealed).len, sealed.len() as u64);
         assert_eq!(
-            open_bytes(&id, &sealed).unwrap(),
+            open_bytes(std::slice::from_ref(&id), &sealed).unwrap(),
             b"{\"schema\":\"note/1\"}"
         );
-        assert!(open_bytes(&other, &sealed).is_err());
+        assert!(open_bytes(std::slice::from_ref(&other), &sealed).is_err());
         let mut flipped = sealed.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
-        assert!(open_bytes(&id, &flipped).is_err());
+        assert!(open_bytes(std::slice::from_ref(&id), &flipped).is_err());
     }
 
     #[test]

@@ -201,7 +201,7 @@ async fn put_back(
             let body = STANDARD
                 .decode(&ours.body)
                 .ok()
-                .and_then(|b| open_bytes(node.age.identity(), &b).ok())
+                .and_then(|b| open_bytes(node.age.all(), &b).ok())
                 .and_then(|b| serde_json::from_slice(&b).ok());
             crate::app::recovery::apply_own(
                 &mut tx,

@@ -153,7 +153,8 @@ impl Node {
             .iter()
             .map(published)
             .collect();
-        let age = AgeIdentity::from_file_text(&read_private(&paths.age_identity())?)?;
+        let age = AgeIdentity::from_file_text(&read_private(&paths.age_identity())?)?
+            .with_earlier(age_in(&paths.age_identities_earlier())?);
         let session_key = session_key(&paths.session_key())?;
         let key_pem = read_private(&paths.node_key())?;
         let chain_pem = read(&paths.node_pem())?;
@@ -278,6 +279,26 @@ fn keys_in(dir: &Path) -> Result<Vec<SigningKey>, NodeError> {
     found
         .iter()
         .map(|p| Ok(SigningKey::from_pkcs8_pem(&read_private(p)?)?))
+        .collect()
+}
+
+/// The age identities in `dir` (`SECONDS-….txt`), newest first.
+fn age_in(dir: &Path) -> Result<Vec<AgeIdentity>, NodeError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(io_err(dir))?.path();
+        if path.extension().and_then(|e| e.to_str()) == Some("txt") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found.reverse();
+    found
+        .iter()
+        .map(|p| Ok(AgeIdentity::from_file_text(&read_private(p)?)?))
         .collect()
 }
 

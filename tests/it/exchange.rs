@@ -70,7 +70,7 @@ pub async fn outbox_row(node: &Node, peer: &str, seq: i64) -> outbox::OutRow {
 pub fn note_text(receiver: &Node, row: &inbox::InRow) -> String {
     let sealed = STANDARD.decode(&row.body).unwrap();
     let body: serde_json::Value =
-        serde_json::from_slice(&open_bytes(receiver.age.identity(), &sealed).unwrap()).unwrap();
+        serde_json::from_slice(&open_bytes(receiver.age.all(), &sealed).unwrap()).unwrap();
     body["text"].as_str().unwrap().to_owned()
 }
 
@@ -112,14 +112,14 @@ async fn attachment_arrives_sealed_and_receipted(backend: Backend) {
     let opened = root.path().join("opened.bin");
     let len = b
         .blobs
-        .open_to_file(&blob.sha256, b.age.identity(), &opened)
+        .open_to_file(&blob.sha256, b.age.all(), &opened)
         .await
         .unwrap();
     assert_eq!(len, 4 << 20);
     assert_eq!(sha256_file(&opened), plain_sha);
     assert!(
         a.blobs
-            .open_to_file(&blob.sha256, a.age.identity(), &opened)
+            .open_to_file(&blob.sha256, a.age.all(), &opened)
             .await
             .is_err(),
         "sealed to the peer only"
@@ -235,7 +235,7 @@ async fn cut_connections_then_redelivery(backend: Backend) {
     );
     let opened = root.path().join("scan.out");
     b.blobs
-        .open_to_file(&blob.sha256, b.age.identity(), &opened)
+        .open_to_file(&blob.sha256, b.age.all(), &opened)
         .await
         .unwrap();
     assert_eq!(sha256_file(&opened), plain_sha);
@@ -422,7 +422,7 @@ async fn big_attachment_memory_stays_flat(backend: Backend) {
     let delivered = t0.elapsed();
     let opened = root.path().join("video.out");
     b.blobs
-        .open_to_file(&blob.sha256, b.age.identity(), &opened)
+        .open_to_file(&blob.sha256, b.age.all(), &opened)
         .await
         .unwrap();
     let total = t0.elapsed();

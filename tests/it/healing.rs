@@ -313,7 +313,7 @@ async fn a_restored_node_rejoins_with_nothing_lost(backend: Backend) {
                 let bytes =
                     base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &r.body)
                         .ok()?;
-                let plain = mittaphap::crypto::seal::open_bytes(la.age.identity(), &bytes).ok()?;
+                let plain = mittaphap::crypto::seal::open_bytes(la.age.all(), &bytes).ok()?;
                 let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
                 v["text"].as_str().map(str::to_owned)
             })

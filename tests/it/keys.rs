@@ -12,6 +12,15 @@ use crate::exchange::{descriptor_of, outbox_row, pair, queue_note};
 use crate::helpers::{Backend, Databases, TestNode, init_node, mittaphap, tls_provider, wait_for};
 use crate::on_both_backends;
 
+/// The sealed body of the last envelope accepted from `peer`.
+async fn last_body(node: &mittaphap::node::Node, peer: &str) -> Vec<u8> {
+    use base64::Engine;
+    let rows = crate::exchange::inbox_of(node, peer).await;
+    base64::engine::general_purpose::STANDARD
+        .decode(&rows.last().unwrap().body)
+        .unwrap()
+}
+
 fn descriptor_file(node: &TestNode, name: &str) -> std::path::PathBuf {
     let path = node.dir.parent().unwrap().join(name);
     std::fs::write(&path, node.descriptor()).unwrap();
@@ -44,8 +53,27 @@ async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
         out.stdout
             .contains(&format!("still published: {first_kid}"))
     );
+    assert!(
+        out.stdout.contains("new age recipient: age1"),
+        "{}",
+        out.stdout
+    );
     let (th, th_run) = th_dir.start().await;
     assert_ne!(th.signing.kid(), first_kid);
+    // The Lao node still seals to the earlier age recipient: the Thai node keeps
+    // that identity and opens it; nothing received is dropped.
+    let before = *th.events.accepted.borrow();
+    queue_note(&la, "th-msdhs", "sealed to the earlier recipient", &[]).await;
+    wait_for(
+        &th.events.accepted,
+        before + 1,
+        "la's note to the earlier recipient",
+    )
+    .await;
+    let body = last_body(&th, "la-molsw").await;
+    let current_only = std::slice::from_ref(&th.age.all()[0]);
+    assert!(mittaphap::crypto::seal::open_bytes(current_only, &body).is_err());
+    assert!(mittaphap::crypto::seal::open_bytes(th.age.all(), &body).is_ok());
     queue_note(&th, "la-molsw", "signed with the new key", &[]).await;
     wait_for(&th.events.failed_attempts, 1, "unknown_kid, retried").await;
 
@@ -85,6 +113,18 @@ async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     wait_for(&th.events.delivered, 1, "the note signed with the new key").await;
+    // Updated, the Lao node seals to the new recipient.
+    let before = *th.events.accepted.borrow();
+    queue_note(&la, "th-msdhs", "sealed to the new recipient", &[]).await;
+    wait_for(
+        &th.events.accepted,
+        before + 1,
+        "la's note to the new recipient",
+    )
+    .await;
+    let body = last_body(&th, "la-molsw").await;
+    let current_only = std::slice::from_ref(&th.age.all()[0]);
+    assert!(mittaphap::crypto::seal::open_bytes(current_only, &body).is_ok());
     th_run.shutdown().await.unwrap();
     th.store.close().await;
     drop(th);
@@ -140,10 +180,19 @@ async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     }
     assert_eq!(*la.events.accepted.borrow(), 3);
+    assert_eq!(
+        inbox_of_count(&th).await,
+        2,
+        "both notes from the Lao node, none dropped"
+    );
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
 }
 on_both_backends!(a_signing_key_is_rotated_then_retired);
+
+async fn inbox_of_count(node: &mittaphap::node::Node) -> usize {
+    crate::exchange::inbox_of(node, "la-molsw").await.len()
+}
 
 /// A certificate about to expire says so (metrics, admin page, log); `certs
 /// renew` issues a new one from the node's CA and both directions keep flowing.

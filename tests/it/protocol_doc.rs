@@ -88,7 +88,7 @@ fn envelope_example_in_protocol_md_is_exact() {
     .unwrap();
     let plaintext = fixture("body.json");
     assert_eq!(
-        open_bytes(identity.identity(), &body).unwrap(),
+        open_bytes(identity.all(), &body).unwrap(),
         plaintext.as_bytes(),
         "the reference tool's ciphertext opens"
     );
