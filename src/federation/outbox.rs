@@ -169,10 +169,11 @@ impl Courier {
                 .map_err(|e| e.to_string())?;
             tracing::warn!(peer = %peer.node_id, from = received + 1, resent = n, "peer has received less than it receipted (restored?); sending again");
             self.node.outbox_ready.notify_one();
-        } else if (received as i64) > receipted {
-            // The peer holds envelopes of ours we do not hold as delivered: a restore
-            // here, or receipts not yet stored. Take them back (those we still hold
-            // identically are only marked delivered).
+        } else if received > ours.seq || self.conflicted(&mut conn, &peer.node_id).await {
+            // The peer holds envelopes of ours beyond anything we have, or refuses
+            // ours as conflicting with what it holds: this node lost history (a
+            // restore, a lost WAL). Take them back (those we still hold identically
+            // are only marked delivered).
             drop(conn);
             match super::recover::recover_sent(&self.node, &client, &descriptor, &peer.node_id)
                 .await
@@ -187,6 +188,21 @@ impl Courier {
             }
         }
         Ok(())
+    }
+
+    /// Whether the channel is held because the peer holds other envelopes at our
+    /// sequence numbers.
+    async fn conflicted(&self, conn: &mut sqlx::AnyConnection, peer: &str) -> bool {
+        outbox::undelivered(conn, peer, 1)
+            .await
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .is_some_and(|r| {
+                r.state == "rejected"
+                    && r.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("seq_conflict") || e.contains("prev_mismatch"))
+            })
     }
 
     fn client(&mut self, peer: &peers::PeerRow) -> Result<(PeerClient, Descriptor), String> {
@@ -337,6 +353,10 @@ impl Courier {
                     return Ok(Some(wait));
                 }
                 Attempt::Rejected(receipt, reason) => {
+                    if matches!(reason.as_str(), "seq_conflict" | "prev_mismatch") {
+                        // Compare heads at once: this node may have lost history.
+                        self.checked.remove(&peer.node_id);
+                    }
                     if row.state != "rejected" {
                         tracing::error!(peer = %peer.node_id, seq = row.seq, reason = %reason, "envelope rejected by the peer; channel held until the cause is fixed (retried every {} s)", HELD_RETRY.as_secs());
                     }

@@ -151,20 +151,26 @@ async fn put_back(
         .await
         .map_err(|x| e(&x))?;
     // Our undelivered envelopes that the peer holds identically were delivered
-    // after the backup; the others were made since the restore: set aside.
+    // after the backup (or their receipts are on the way); from the first the peer
+    // holds differently, ours were made since the restore: set aside.
+    // Those the peer does not hold yet stay as they are.
     let mut aside = Vec::new();
     let mut same = std::collections::HashSet::new();
     let mut diverged = false;
     for row in waiting.into_iter().filter(|r| r.seq > delivered) {
         let theirs = back.iter().find(|b| b.claims.seq as i64 == row.seq);
-        if !diverged && theirs.is_some_and(|b| b.hash == row.envelope_sha256) {
-            same.insert(row.seq);
-        } else {
-            diverged = true;
-            outbox::remove_undelivered(&mut tx, peer_id, row.seq)
-                .await
-                .map_err(|x| e(&x))?;
-            aside.push(row);
+        match theirs {
+            Some(b) if !diverged && b.hash == row.envelope_sha256 => {
+                same.insert(row.seq);
+            }
+            None if !diverged => {}
+            _ => {
+                diverged = true;
+                outbox::remove_undelivered(&mut tx, peer_id, row.seq)
+                    .await
+                    .map_err(|x| e(&x))?;
+                aside.push(row);
+            }
         }
     }
     let count = back.len() as u64;
@@ -172,6 +178,25 @@ async fn put_back(
     for ours in back {
         let seq = ours.claims.seq as i64;
         let at = time::OffsetDateTime::from_unix_timestamp(ours.claims.iat).unwrap_or(now);
+        match outbox::get(&mut tx, peer_id, seq)
+            .await
+            .map_err(|x| e(&x))?
+        {
+            // Receipted meanwhile (by another process of this node, say): as it is.
+            Some(r) if r.state == "delivered" && r.envelope_sha256 == ours.hash => {
+                head = Head {
+                    seq: ours.claims.seq,
+                    sha256: ours.hash,
+                };
+                continue;
+            }
+            Some(r) if r.state == "delivered" => {
+                return Err(format!(
+                    "seq {seq}: this node holds another envelope as delivered there"
+                ));
+            }
+            _ => {}
+        }
         if !same.contains(&seq) {
             let blobs = serde_json::to_string(&ours.claims.blobs).map_err(|x| e(&x))?;
             outbox::insert(
@@ -260,6 +285,16 @@ async fn put_back(
         head = Head {
             seq: claims.seq,
             sha256: hash,
+        };
+    }
+    // The head: the last envelope now in the channel (ours kept beyond what the
+    // peer holds, or the last put back).
+    if let Some((seq, sha256)) = outbox::last(&mut tx, peer_id).await.map_err(|x| e(&x))?
+        && seq as u64 >= head.seq
+    {
+        head = Head {
+            seq: seq as u64,
+            sha256,
         };
     }
     channels::set_head(&mut tx, peer_id, Direction::Out, &head)

@@ -333,3 +333,16 @@ pub async fn rewritten(conn: &mut AnyConnection, row: &OutRow) -> Result<(), Sto
     .await?;
     Ok(())
 }
+
+/// The last envelope of the channel (any state): `(seq, envelope_sha256)`.
+pub async fn last(
+    conn: &mut AnyConnection,
+    peer: &str,
+) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT seq, envelope_sha256 FROM outbox WHERE peer_id = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(peer)
+    .fetch_optional(conn)
+    .await?)
+}
