@@ -9,7 +9,7 @@ use mittaphap::protocol::envelope::{EnvelopeClaims, RECEIPT_TYP, ReceiptClaims, 
 use mittaphap::protocol::jws::{self, keys_of};
 
 use crate::exchange::{descriptor_of, outbox_row, pair, queue_note};
-use crate::helpers::{Backend, Databases, TestNode, init_node, mittaphap, tls_provider, wait_for};
+use crate::helpers::{Backend, Databases, TestNode, init_node, mittaphap, tls_provider};
 use crate::on_both_backends;
 
 /// The sealed body of the last envelope accepted from `peer`.
@@ -27,17 +27,86 @@ fn descriptor_file(node: &TestNode, name: &str) -> std::path::PathBuf {
     path
 }
 
+/// `mittaphap serve` on a node folder, as a process of its own.
+struct Serve(std::process::Child);
+
+impl Serve {
+    async fn start(node: &TestNode) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_mittaphap"))
+            .args(["serve", "--dir", node.dir_str()])
+            .env("MITTAPHAP_RETRY_MAX_MS", "300")
+            .env_remove("MITTAPHAP_DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}/readyz", node.desk_port);
+        until("serve to be ready", || async {
+            reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        Self(child)
+    }
+
+    fn stop(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (a minute at most) until `check` holds: the processes are not ours, so
+/// their state is read until it shows.
+async fn until<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn inbox_len(node: &mittaphap::node::Node, peer: &str) -> usize {
+    crate::exchange::inbox_of(node, peer).await.len()
+}
+
+/// Two real `serve` processes: the Thai node's keys rotated, the Lao node taking
+/// the new descriptor, a stranger's refused; the earlier age identity still opening
+/// what was sealed to it; after `keys retire`, an envelope signed with the retired
+/// key refused; transcripts and audit chains whole throughout.
 async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
     tls_provider();
     let root = tempfile::tempdir().unwrap();
     let dbs = Databases::new(&backend);
     let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
-    let (th, th_run) = th_dir.start().await;
-    let (la, la_run) = la_dir.start().await;
+    th_dir.release_ports();
+    la_dir.release_ports();
+    let la_serve = Serve::start(&la_dir).await;
+    let th_serve = Serve::start(&th_dir).await;
+    // This test's own handles on both databases, to queue and to look.
+    let la = la_dir.open().await;
+    let th = th_dir.open().await;
     queue_note(&th, "la-molsw", "signed with the first key", &[]).await;
-    wait_for(&th.events.delivered, 1, "the first note").await;
+    until("the first note", || async {
+        inbox_len(&la, "th-msdhs").await == 1
+    })
+    .await;
     let first_kid = th.signing.kid();
-    th_run.shutdown().await.unwrap();
+    th_serve.stop();
     th.store.close().await;
     drop(th);
 
@@ -58,24 +127,28 @@ async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
         "{}",
         out.stdout
     );
-    let (th, th_run) = th_dir.start().await;
+    let th_serve = Serve::start(&th_dir).await;
+    let th = th_dir.open().await;
     assert_ne!(th.signing.kid(), first_kid);
     // The Lao node still seals to the earlier age recipient: the Thai node keeps
     // that identity and opens it; nothing received is dropped.
-    let before = *th.events.accepted.borrow();
     queue_note(&la, "th-msdhs", "sealed to the earlier recipient", &[]).await;
-    wait_for(
-        &th.events.accepted,
-        before + 1,
-        "la's note to the earlier recipient",
-    )
+    until("la's note to the earlier recipient", || async {
+        inbox_len(&th, "la-molsw").await == 1
+    })
     .await;
     let body = last_body(&th, "la-molsw").await;
     let current_only = std::slice::from_ref(&th.age.all()[0]);
     assert!(mittaphap::crypto::seal::open_bytes(current_only, &body).is_err());
     assert!(mittaphap::crypto::seal::open_bytes(th.age.all(), &body).is_ok());
     queue_note(&th, "la-molsw", "signed with the new key", &[]).await;
-    wait_for(&th.events.failed_attempts, 1, "unknown_kid, retried").await;
+    until("unknown_kid, retried", || async {
+        outbox_row(&th, "la-molsw", 2)
+            .await
+            .last_error
+            .is_some_and(|e| e.contains("unknown_kid"))
+    })
+    .await;
 
     // A stranger's descriptor for the same node id is refused.
     let stranger_root = root.path().join("stranger");
@@ -112,20 +185,24 @@ async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
         file.to_str().unwrap(),
     ]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    wait_for(&th.events.delivered, 1, "the note signed with the new key").await;
+    until("the note signed with the new key", || async {
+        inbox_len(&la, "th-msdhs").await == 2
+    })
+    .await;
     // Updated, the Lao node seals to the new recipient.
-    let before = *th.events.accepted.borrow();
+    let la = {
+        la.store.close().await;
+        la_dir.open().await
+    };
     queue_note(&la, "th-msdhs", "sealed to the new recipient", &[]).await;
-    wait_for(
-        &th.events.accepted,
-        before + 1,
-        "la's note to the new recipient",
-    )
+    until("la's note to the new recipient", || async {
+        inbox_len(&th, "la-molsw").await == 2
+    })
     .await;
     let body = last_body(&th, "la-molsw").await;
     let current_only = std::slice::from_ref(&th.age.all()[0]);
     assert!(mittaphap::crypto::seal::open_bytes(current_only, &body).is_ok());
-    th_run.shutdown().await.unwrap();
+    th_serve.stop();
     th.store.close().await;
     drop(th);
 
@@ -167,59 +244,81 @@ async fn a_signing_key_is_rotated_then_retired(backend: Backend) {
     let receipt: ReceiptClaims = jws::verify(&text, RECEIPT_TYP, keys_of(&to)).unwrap();
     assert_eq!(receipt.status, ReceiptStatus::Rejected);
     assert_eq!(receipt.reason, "unknown_kid");
-    th.store.close().await;
-    drop(th);
 
     // The genuine third note flows, and both transcripts and audit chains hold.
-    let (th, th_run) = th_dir.start().await;
-    wait_for(&th.events.delivered, 1, "the third note").await;
+    let _th_serve = Serve::start(&th_dir).await;
+    until("the third note", || async {
+        inbox_len(&la, "th-msdhs").await == 3
+    })
+    .await;
     for (dir, peer) in [(&th_dir, "la-molsw"), (&la_dir, "th-msdhs")] {
         let out = mittaphap(&["reconcile", "--dir", dir.dir_str(), "--peer", peer]);
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
         let out = mittaphap(&["audit", "verify", "--dir", dir.dir_str()]);
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     }
-    assert_eq!(*la.events.accepted.borrow(), 3);
     assert_eq!(
-        inbox_of_count(&th).await,
+        inbox_len(&th, "la-molsw").await,
         2,
         "both notes from the Lao node, none dropped"
     );
-    th_run.shutdown().await.unwrap();
-    la_run.shutdown().await.unwrap();
+    drop(la_serve);
+    th.store.close().await;
+    la.store.close().await;
 }
 on_both_backends!(a_signing_key_is_rotated_then_retired);
 
-async fn inbox_of_count(node: &mittaphap::node::Node) -> usize {
-    crate::exchange::inbox_of(node, "la-molsw").await.len()
-}
-
 /// A certificate about to expire says so (metrics, admin page, log); `certs
 /// renew` issues a new one from the node's CA and both directions keep flowing.
+/// Two real `serve` processes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_certificate_near_expiry_is_reported_and_renewed() {
     tls_provider();
     let root = tempfile::tempdir().unwrap();
     let dbs = Databases::new(&Backend::Sqlite);
     let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    th_dir.release_ports();
+    la_dir.release_ports();
     crate::desk::add_user(&th_dir, "admin1", "admin", None, crate::web::PASSWORD);
     let out = mittaphap(&["certs", "renew", "--dir", th_dir.dir_str(), "--days", "10"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("valid until"), "{}", out.stdout);
-    let mut started = None;
-    let log = crate::helpers::captured_log(async {
-        started = Some(th_dir.start().await);
-    })
-    .await;
-    let (th, th_run) = started.unwrap();
-    assert!(log.contains("certificate expires soon"), "{log}");
-    let (la, la_run) = la_dir.start().await;
+    let log = root.path().join("th.log");
+    let th_serve = {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_mittaphap"))
+            .args(["serve", "--dir", th_dir.dir_str()])
+            .env("MITTAPHAP_RETRY_MAX_MS", "300")
+            .env_remove("MITTAPHAP_DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}/readyz", th_dir.desk_port);
+        until("serve to be ready", || async {
+            reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        Serve(child)
+    };
+    let la_serve = Serve::start(&la_dir).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("certificate expires soon"), "{text}");
+    let th = th_dir.open().await;
+    let la = la_dir.open().await;
     queue_note(&th, "la-molsw", "over the renewed certificate", &[]).await;
     queue_note(&la, "th-msdhs", "to the renewed certificate", &[]).await;
-    wait_for(&th.events.delivered, 1, "th → la").await;
-    wait_for(&la.events.delivered, 1, "la → th").await;
+    until("th → la", || async {
+        inbox_len(&la, "th-msdhs").await == 1
+    })
+    .await;
+    until("la → th", || async {
+        inbox_len(&th, "la-molsw").await == 1
+    })
+    .await;
 
-    let base = format!("http://{}", th_run.desk_addr);
+    let base = format!("http://127.0.0.1:{}", th_dir.desk_port);
     let http = crate::web::no_redirects();
     let metrics = http
         .get(format!("{base}/metrics"))
@@ -250,19 +349,23 @@ async fn a_certificate_near_expiry_is_reported_and_renewed() {
         admin.contains("error cert-expiry") && admin.contains("certs renew"),
         "the admin page warns"
     );
-    th_run.shutdown().await.unwrap();
-    th.store.close().await;
-    drop(th);
+    th_serve.stop();
 
     // Renewed for the usual five years: nothing for the peer to do.
     let out = mittaphap(&["certs", "renew", "--dir", th_dir.dir_str()]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let (th, th_run) = th_dir.start().await;
-    assert!(th.cert_expires_in(time::OffsetDateTime::now_utc()) > 4 * 365 * 86_400);
-    queue_note(&th, "la-molsw", "after the renewal", &[]).await;
+    let _th_serve = Serve::start(&th_dir).await;
+    let renewed = th_dir.open().await;
+    assert!(renewed.cert_expires_in(time::OffsetDateTime::now_utc()) > 4 * 365 * 86_400);
+    queue_note(&renewed, "la-molsw", "after the renewal", &[]).await;
     queue_note(&la, "th-msdhs", "after the renewal too", &[]).await;
-    wait_for(&th.events.delivered, 1, "th → la again").await;
-    wait_for(&la.events.delivered, 2, "la → th again").await;
-    th_run.shutdown().await.unwrap();
-    la_run.shutdown().await.unwrap();
+    until("th → la again", || async {
+        inbox_len(&la, "th-msdhs").await == 2
+    })
+    .await;
+    until("la → th again", || async {
+        inbox_len(&th, "la-molsw").await == 2
+    })
+    .await;
+    drop(la_serve);
 }
