@@ -191,25 +191,37 @@ fn db_files(node: &crate::helpers::TestNode) -> Vec<std::path::PathBuf> {
         .collect()
 }
 
-/// A node restored from a backup rejoins with nothing lost: `reconcile` on either
-/// side says what differs before it heals; the restored node takes back the
-/// envelopes it had sent (and applies their moves to its cases as its own), the
-/// peer sends again what the restored node had received; then both agree and new
-/// moves flow both ways.
+/// A node restored from a backup rejoins with nothing lost, on two real `serve`
+/// processes: `reconcile` on either side says what differs before it heals; the
+/// restored node takes back the envelopes it had sent (and applies their moves to
+/// its cases as its own), the peer sends again what the restored node had
+/// received; then both agree and new moves flow both ways.
 async fn a_restored_node_rejoins_with_nothing_lost(backend: Backend) {
+    use crate::helpers::{Serve, inbox_len, until};
     use mittaphap::app::cases::create_draft;
     tls_provider();
     let root = tempfile::tempdir().unwrap();
     let dbs = Databases::new(&backend);
     let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    th_dir.release_ports();
+    la_dir.release_ports();
     // The Lao node compares heads rarely here, so its view before healing shows.
-    la_dir.check_peer_secs = Some(3600);
-    let (th, th_run) = th_dir.start().await;
-    let (la, la_run) = la_dir.start().await;
+    set_check_peer_secs(&la_dir, 3600);
+    let _la_serve = Serve::start(&la_dir).await;
+    let th_serve = Serve::start(&th_dir).await;
+    // This test's own handles on both databases, to queue and to look.
+    let la = la_dir.open().await;
+    let th = th_dir.open().await;
     crate::exchange::queue_note(&th, "la-molsw", "before the backup (th)", &[]).await;
     crate::exchange::queue_note(&la, "th-msdhs", "before the backup (la)", &[]).await;
-    wait_for(&th.events.delivered, 1, "th's note").await;
-    wait_for(&la.events.delivered, 1, "la's note").await;
+    until("th's note", || async {
+        inbox_len(&la, "th-msdhs").await == 1
+    })
+    .await;
+    until("la's note", || async {
+        inbox_len(&th, "la-molsw").await == 1
+    })
+    .await;
     let now = time::OffsetDateTime::now_utc();
     let case = create_draft(&th, "somchai", "la-molsw", &crate::cases::referral(), now)
         .await
@@ -218,22 +230,30 @@ async fn a_restored_node_rejoins_with_nothing_lost(backend: Backend) {
 
     // The Thai operator backs up (node stopped), then both sides work on: the
     // referral goes out, and a note each way.
-    th_run.shutdown().await.unwrap();
+    th_serve.stop();
     th.store.close().await;
     drop(th);
     let backup = root.path().join("backup");
     back_up(&th_dir, &backup);
-    let (th, th_run) = th_dir.start().await;
-    crate::cases::step(&th, &la, case, "referral", json!({}), "referred").await;
+    let th_serve = Serve::start(&th_dir).await;
+    let th = th_dir.open().await;
+    mittaphap::app::moves::make_move(&th, "somchai", case, "referral", &json!({}), now)
+        .await
+        .unwrap();
     crate::exchange::queue_note(&th, "la-molsw", "after the backup (th)", &[]).await;
-    wait_for(&th.events.delivered, 2, "th's referral and note").await;
-    let before = *la.events.delivered.borrow();
     crate::exchange::queue_note(&la, "th-msdhs", "after the backup (la)", &[]).await;
-    wait_for(&la.events.delivered, before + 1, "la's second note").await;
-    assert_eq!(inbox_of(&th, "la-molsw").await.len(), 2);
+    until("th's referral and note", || async {
+        inbox_len(&la, "th-msdhs").await == 3
+    })
+    .await;
+    until("la's second note", || async {
+        inbox_len(&th, "la-molsw").await == 2
+    })
+    .await;
+    assert_eq!(case_state(&la, case).await.0, "referred");
 
     // The backup is restored.
-    th_run.shutdown().await.unwrap();
+    th_serve.stop();
     th.store.close().await;
     drop(th);
     restore(&th_dir, &backup);
@@ -247,24 +267,27 @@ async fn a_restored_node_rejoins_with_nothing_lost(backend: Backend) {
         "{}",
         out.stdout
     );
-
     // A note made on the restored node before it serves reuses a sequence number
     // the Lao node already holds: it goes after what is taken back.
     {
         let node = th_dir.open().await;
+        assert_eq!(
+            case_state(&node, case).await.0,
+            "draft",
+            "the referral went with the restore"
+        );
         crate::exchange::queue_note(&node, "la-molsw", "made before rejoining (th)", &[]).await;
         node.store.close().await;
     }
 
     // Serving again, it takes back its referral and note from the Lao node.
-    let (th, th_run) = th_dir.start().await;
-    wait_for(&th.events.recovered, 2, "the envelopes taken back").await;
-    let (state, _) = case_state(&th, case).await;
-    assert_eq!(
-        state, "referred",
-        "the recovered referral applied to the case"
-    );
-    assert_eq!(case_state(&la, case).await.0, "referred");
+    let _th_serve = Serve::start(&th_dir).await;
+    let th = th_dir.open().await;
+    until("the referral taken back", || async {
+        case_state(&th, case).await.0 == "referred"
+    })
+    .await;
+    assert_eq!(case_state(&th, case).await, case_state(&la, case).await);
 
     // The Lao side still sees the Thai node behind on its own channel.
     let out = mittaphap(&["reconcile", "--dir", la_dir.dir_str(), "--peer", "th-msdhs"]);
@@ -281,44 +304,39 @@ async fn a_restored_node_rejoins_with_nothing_lost(backend: Backend) {
     // New moves flow both ways; the Lao node sends its lost note again with them.
     crate::exchange::queue_note(&la, "th-msdhs", "after the restore (la)", &[]).await;
     crate::exchange::queue_note(&th, "la-molsw", "after the restore (th)", &[]).await;
-    wait_for(&th.events.accepted, 2, "la's lost and new notes").await;
-    wait_for(
-        &th.events.delivered,
-        2,
-        "th's note made before rejoining, and its new one",
-    )
+    until("la's lost and new notes", || async {
+        inbox_len(&th, "la-molsw").await == 3
+    })
+    .await;
+    until("th's notes", || async {
+        inbox_len(&la, "th-msdhs").await == 5
+    })
     .await;
     assert_eq!(
-        inbox_of(&th, "la-molsw")
+        crate::exchange::inbox_of(&th, "la-molsw")
             .await
             .iter()
             .map(|r| r.seq)
             .collect::<Vec<_>>(),
         [1, 2, 3]
     );
+    let rows = crate::exchange::inbox_of(&la, "th-msdhs").await;
     assert_eq!(
-        inbox_of(&la, "th-msdhs")
-            .await
-            .iter()
-            .map(|r| r.seq)
-            .collect::<Vec<_>>(),
+        rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
         [1, 2, 3, 4, 5],
         "each of th's envelopes once"
     );
-    let texts: Vec<String> = {
-        let rows = inbox_of(&la, "th-msdhs").await;
-        rows.iter()
-            .filter(|r| r.kind == "note")
-            .filter_map(|r| {
-                let bytes =
-                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &r.body)
-                        .ok()?;
-                let plain = mittaphap::crypto::seal::open_bytes(la.age.all(), &bytes).ok()?;
-                let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
-                v["text"].as_str().map(str::to_owned)
-            })
-            .collect()
-    };
+    let texts: Vec<String> = rows
+        .iter()
+        .filter(|r| r.kind == "note")
+        .filter_map(|r| {
+            let bytes =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &r.body).ok()?;
+            let plain = mittaphap::crypto::seal::open_bytes(la.age.all(), &bytes).ok()?;
+            let v: serde_json::Value = serde_json::from_slice(&plain).ok()?;
+            v["text"].as_str().map(str::to_owned)
+        })
+        .collect();
     assert_eq!(
         texts,
         [
@@ -328,18 +346,35 @@ async fn a_restored_node_rejoins_with_nothing_lost(backend: Backend) {
             "after the restore (th)"
         ]
     );
+    // Receipts of the last ones are stored by the serving process: read until.
+    until("th's outbox empty", || async {
+        let mut conn = th.store.pool().acquire().await.unwrap();
+        mittaphap::store::outbox::undelivered(&mut conn, "la-molsw", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
     for (dir, peer) in [(&th_dir, "la-molsw"), (&la_dir, "th-msdhs")] {
         let out = mittaphap(&["reconcile", "--dir", dir.dir_str(), "--peer", peer]);
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    }
-    for dir in [&th_dir, &la_dir] {
         let out = mittaphap(&["audit", "verify", "--dir", dir.dir_str()]);
         assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     }
-    th_run.shutdown().await.unwrap();
-    la_run.shutdown().await.unwrap();
+    th.store.close().await;
+    la.store.close().await;
 }
 
+/// Sets `federation.check_peer_secs` in the node's configuration file.
+fn set_check_peer_secs(node: &crate::helpers::TestNode, secs: i64) {
+    let path = node.dir.join("node.toml");
+    let mut config: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    config["federation"]
+        .as_table_mut()
+        .unwrap()
+        .insert("check_peer_secs".into(), toml::Value::Integer(secs));
+    std::fs::write(path, toml::to_string(&config).unwrap()).unwrap();
+}
 on_both_backends!(a_restored_node_rejoins_with_nothing_lost);
 
 /// The node's database URL, from its configuration.

@@ -413,3 +413,60 @@ pub async fn captured_log<F: std::future::Future<Output = ()>>(fut: F) -> String
     fut.with_subscriber(subscriber).await;
     String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned()
 }
+
+/// `mittaphap serve` on a node folder, as a process of its own.
+pub struct Serve(pub std::process::Child);
+
+impl Serve {
+    pub async fn start(node: &TestNode) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_mittaphap"))
+            .args(["serve", "--dir", node.dir_str()])
+            .env("MITTAPHAP_RETRY_MAX_MS", "300")
+            .env_remove("MITTAPHAP_DATABASE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{}/readyz", node.desk_port);
+        until("serve to be ready", || async {
+            reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        Self(child)
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (a minute at most) until `check` holds: the processes are not ours, so
+/// their state is read until it shows.
+pub async fn until<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn inbox_len(node: &mittaphap::node::Node, peer: &str) -> usize {
+    crate::exchange::inbox_of(node, peer).await.len()
+}

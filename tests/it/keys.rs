@@ -10,6 +10,7 @@ use mittaphap::protocol::jws::{self, keys_of};
 
 use crate::exchange::{descriptor_of, outbox_row, pair, queue_note};
 use crate::helpers::{Backend, Databases, TestNode, init_node, mittaphap, tls_provider};
+use crate::helpers::{Serve, inbox_len, until};
 use crate::on_both_backends;
 
 /// The sealed body of the last envelope accepted from `peer`.
@@ -25,63 +26,6 @@ fn descriptor_file(node: &TestNode, name: &str) -> std::path::PathBuf {
     let path = node.dir.parent().unwrap().join(name);
     std::fs::write(&path, node.descriptor()).unwrap();
     path
-}
-
-/// `mittaphap serve` on a node folder, as a process of its own.
-struct Serve(std::process::Child);
-
-impl Serve {
-    async fn start(node: &TestNode) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_mittaphap"))
-            .args(["serve", "--dir", node.dir_str()])
-            .env("MITTAPHAP_RETRY_MAX_MS", "300")
-            .env_remove("MITTAPHAP_DATABASE_URL")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{}/readyz", node.desk_port);
-        until("serve to be ready", || async {
-            reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
-        .await;
-        Self(child)
-    }
-
-    fn stop(mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits (a minute at most) until `check` holds: the processes are not ours, so
-/// their state is read until it shows.
-async fn until<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
-async fn inbox_len(node: &mittaphap::node::Node, peer: &str) -> usize {
-    crate::exchange::inbox_of(node, peer).await.len()
 }
 
 /// Two real `serve` processes: the Thai node's keys rotated, the Lao node taking
