@@ -15,6 +15,8 @@ command -v age >/dev/null || need_apt+=(age)
 # pdftotext, pdfinfo and pdftoppm: the browser test reads the printed handover
 # record back from its PDF.
 command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null || need_apt+=(poppler-utils)
+# libfaketime: a test runs a node with its clock ten minutes fast.
+command -v faketime >/dev/null || need_apt+=(faketime)
 fc-list 2>/dev/null | grep -qi "lao" || need_apt+=(fonts-lao fonts-thai-tlwg fonts-noto-core)
 command -v cargo >/dev/null || { echo "setup: cargo is missing; install Rust 1.94 or newer (rustup)" >&2; exit 1; }
 command -v cc >/dev/null || need_apt+=(gcc libc6-dev)

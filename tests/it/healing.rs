@@ -86,9 +86,9 @@ async fn envelopes_signed_by_a_fast_clock_are_delivered_once_it_is_right(backend
 }
 on_both_backends!(envelopes_signed_by_a_fast_clock_are_delivered_once_it_is_right);
 
-/// A node on a small file system that fills up: writes answer 503 (never 500)
-/// and `/readyz` says not ready while nothing can be written; once space is freed
-/// the same process writes again, with no restart.
+/// A node (a real `serve` process) on a small file system that fills up: writes
+/// answer 503 (never 500) and `/readyz` says not ready while nothing can be
+/// written; once space is freed the same process writes again, with no restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_heals_when_space_returns() {
     use std::io::Write;
@@ -126,9 +126,10 @@ async fn a_full_disk_heals_when_space_returns() {
         None,
         "a long password for disks",
     );
-    let (_node, run) = node_dir.start().await;
+    node_dir.release_ports();
+    let serve = crate::helpers::Serve::start(&node_dir).await;
     let desk = crate::desk::Desk {
-        base: format!("http://{}", run.desk_addr),
+        base: format!("http://127.0.0.1:{}", node_dir.desk_port),
         http: reqwest::Client::new(),
     };
     let token = desk.token("somchai", "a long password for disks").await;
@@ -180,7 +181,7 @@ async fn a_full_disk_heals_when_space_returns() {
     let token2 = desk.token("somchai", "a long password for disks").await;
     let (status, _) = desk.get(&token2, "/api/v1/cases").await;
     assert_eq!(status, 200);
-    run.shutdown().await.unwrap();
+    serve.stop();
 }
 
 /// The database files of a stopped SQLite node.
@@ -656,4 +657,132 @@ async fn a_lost_outgoing_blob_is_sealed_again_from_the_file_at_rest() {
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
+}
+
+/// A real `serve` process whose clock runs ten minutes fast (libfaketime): the
+/// peer refuses its referral `iat_in_future`, and holds nothing once the clock is
+/// put right: the envelope is signed again and delivered, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_a_fast_clock_delivers_once_the_clock_is_right() {
+    use crate::helpers::{Serve, inbox_len, until};
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, mut la_dir) = pair(root.path(), &dbs);
+    th_dir.release_ports();
+    la_dir.release_ports();
+    crate::desk::add_user(
+        &th_dir,
+        "somchai",
+        "officer",
+        None,
+        "a long password for clocks",
+    );
+    let _la_serve = Serve::start(&la_dir).await;
+    // libfaketime preloaded into the node itself (the `faketime` wrapper would
+    // leave it running when stopped).
+    let lib = [
+        "/usr/lib/x86_64-linux-gnu/faketime",
+        "/usr/lib/aarch64-linux-gnu/faketime",
+    ]
+    .iter()
+    .map(|d| std::path::Path::new(d).join("libfaketimeMT.so.1"))
+    .find(|p| p.exists())
+    .expect("libfaketime is installed (scripts/setup.sh)");
+    let fast = std::process::Command::new(env!("CARGO_BIN_EXE_mittaphap"))
+        .args(["serve", "--dir", th_dir.dir_str()])
+        .env("MITTAPHAP_RETRY_MAX_MS", "300")
+        .env("LD_PRELOAD", &lib)
+        .env("FAKETIME", "+10m")
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .env_remove("MITTAPHAP_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let desk = crate::desk::Desk {
+        base: format!("http://127.0.0.1:{}", th_dir.desk_port),
+        http: reqwest::Client::new(),
+    };
+    until("the fast node to be ready", || async {
+        reqwest::get(format!("{}/readyz", desk.base))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    let th_serve = Serve(fast);
+    let token = desk.token("somchai", "a long password for clocks").await;
+    let (status, created) = desk
+        .post(
+            &token,
+            "/api/v1/cases",
+            &json!({"home_node": "la-molsw", "referral": crate::cases::referral()}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let case = created["id"].as_str().unwrap().to_owned();
+    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
+    desk.post(&token, &format!("/api/v1/cases/{case}/consents"), &record)
+        .await;
+    let (status, sent) = desk
+        .post(
+            &token,
+            &format!("/api/v1/cases/{case}/messages"),
+            &json!({"kind": "referral"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let th = th_dir.open().await;
+    let la = la_dir.open().await;
+    until("the refusal", || async {
+        let mut conn = th.store.pool().acquire().await.unwrap();
+        mittaphap::store::outbox::get(&mut conn, "la-molsw", 1)
+            .await
+            .unwrap()
+            .and_then(|r| r.last_error)
+            .is_some_and(|e| e.contains("iat_in_future"))
+    })
+    .await;
+    assert_eq!(
+        inbox_len(&la, "th-msdhs").await,
+        0,
+        "refused while the clock is ahead"
+    );
+
+    // The clock put right (the process started again without faketime).
+    th_serve.stop();
+    let log = root.path().join("th-after.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_mittaphap"))
+        .args(["serve", "--dir", th_dir.dir_str()])
+        .env("MITTAPHAP_RETRY_MAX_MS", "300")
+        .env("RUST_LOG", "info")
+        .env_remove("MITTAPHAP_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _th_serve = Serve(child);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while inbox_len(&la, "th-msdhs").await != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the referral did not arrive: {}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    until("nothing held", || async {
+        let mut conn = th.store.pool().acquire().await.unwrap();
+        mittaphap::store::outbox::undelivered(&mut conn, "la-molsw", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    let id = uuid::Uuid::parse_str(&case).unwrap();
+    assert_eq!(case_state(&la, id).await.0, "referred");
+    let out = mittaphap(&["reconcile", "--dir", th_dir.dir_str(), "--peer", "la-molsw"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    th.store.close().await;
+    la.store.close().await;
 }
