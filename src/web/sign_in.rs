@@ -25,12 +25,53 @@ pub fn router() -> Router<DeskState> {
         .route("/session/alive", get(alive))
 }
 
-/// A local path to return to after signing in (never another site).
+/// A local path to return to after signing in (never another site). Browsers
+/// drop tabs and newlines from a location and read a backslash as a slash, so
+/// `/\t/host` or `/%09/host` would lead elsewhere: any of those, raw or
+/// percent-encoded, and anything not starting with a single `/`, give `/`.
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+    let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();
+    let clean = |s: &str| {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+    };
+    if clean(next) && clean(&decoded) {
         next.to_owned()
     } else {
         "/".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        for ok in [
+            "/",
+            "/cases?filter=inbox",
+            "/cases/0190abcd-0000-7000-8000-000000000001",
+        ] {
+            assert_eq!(safe_next(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/%09/evil.example",
+            "/\t/evil.example",
+            "/%5C/evil.example",
+            "/%2F/evil.example",
+            "/cases\nLocation: x",
+            "/cases%0d%0aSet-Cookie: x",
+            "https://evil.example",
+            "evil",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
     }
 }
 

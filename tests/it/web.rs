@@ -117,6 +117,23 @@ async fn pages_need_a_session_and_forms_their_token() {
         assert!(to.starts_with("/sign-in?next="), "{path} → {to}");
     }
     let cookie = page_sign_in(&http, &base, "somchai").await;
+    // Signed in, `next` leads only to a path of this desk: not to another host
+    // through a tab or a backslash, and a newline is no error.
+    for next in [
+        "%2F%09%2Fevil.example",
+        "%2F%5C%2Fevil.example",
+        "%2Fcases%0Ax",
+        "%2F%2Fevil.example",
+    ] {
+        let r = http
+            .get(format!("{base}/sign-in?next={next}"))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{next}");
+        assert_eq!(r.headers()["location"], "/", "{next}");
+    }
     let r = http
         .get(format!("{base}/cases?filter=all"))
         .header(reqwest::header::COOKIE, &cookie)
