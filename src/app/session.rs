@@ -157,12 +157,13 @@ pub async fn sign_in(
 }
 
 /// The account a token speaks for, if it still may: it exists, is enabled, is in
-/// the token's epoch, and the token (`jti`) was not signed out.
+/// the token's epoch, and neither the token nor its sign-in (`ids`: its `jti`
+/// and session id) was signed out.
 pub async fn account_for(
     node: &Node,
     username: &str,
     epoch: i64,
-    jti: &str,
+    ids: &[&str],
 ) -> Result<Option<Account>, AppError> {
     let mut conn = node.store.pool().acquire().await?;
     let Some(user) = users::get(&mut conn, username)
@@ -171,8 +172,10 @@ pub async fn account_for(
     else {
         return Ok(None);
     };
-    if sessions::is_revoked(&mut conn, jti).await? {
-        return Ok(None);
+    for id in ids {
+        if sessions::is_revoked(&mut conn, id).await? {
+            return Ok(None);
+        }
     }
     Ok(Role::parse(&user.role).map(|role| Account {
         username: user.username,
@@ -183,16 +186,23 @@ pub async fn account_for(
     }))
 }
 
-/// Ends a token at once (sign-out), audited. `expires_ms`: when it would have.
+/// Ends a token at once (sign-out), and every token of its sign-in (`session`,
+/// renewals of a page session included), audited. `expires_ms`: when it would
+/// have; `longest_ms`: when any token of the sign-in issued until now would.
 pub async fn sign_out(
     node: &Node,
     username: &str,
     jti: &str,
+    session: &str,
     expires_ms: i64,
+    longest_ms: i64,
 ) -> Result<(), AppError> {
     let now = time::OffsetDateTime::now_utc();
     let mut tx = node.store.begin().await?;
     sessions::revoke(&mut tx, jti, expires_ms, millis(now)).await?;
+    if session != jti {
+        sessions::revoke(&mut tx, session, longest_ms, millis(now)).await?;
+    }
     let entry = Entry {
         actor: username,
         action: "session.sign_out",

@@ -29,6 +29,10 @@ struct TokenClaims {
     /// The user's token epoch when issued: a password change or a disable bumps it.
     ep: i64,
     jti: String,
+    /// The sign-in this token continues: renewals keep it, signing out ends every
+    /// token of it. (Tokens made before it existed carry none.)
+    #[serde(default)]
+    sid: String,
     iat: i64,
     exp: i64,
 }
@@ -44,12 +48,14 @@ impl Tokens {
         Self { key, node_id }
     }
 
-    /// A token for `username` in its token epoch, and when it expires (Unix seconds).
+    /// A token for `username` in its token epoch, continuing sign-in `session`
+    /// (a new one when `None`), and when it expires (Unix seconds).
     pub fn issue(
         &self,
         username: &str,
         role: Role,
         epoch: i64,
+        session: Option<&str>,
         now: i64,
     ) -> Result<(String, i64), ApiError> {
         let claims = TokenClaims {
@@ -59,6 +65,9 @@ impl Tokens {
             role,
             ep: epoch,
             jti: uuid::Uuid::new_v4().to_string(),
+            sid: session
+                .map(str::to_owned)
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
             iat: now,
             exp: now + TOKEN_SECONDS,
         };
@@ -94,6 +103,8 @@ pub struct SignedInUser {
     /// The token's id, issue and expiry times (Unix seconds), for signing out and
     /// for renewing a page session.
     pub token_id: String,
+    /// The sign-in the token continues (its renewals share it).
+    pub session_id: String,
     pub token_issued: i64,
     pub token_expires: i64,
     /// The account's token epoch (CSRF tokens of the pages are bound to it).
@@ -137,9 +148,20 @@ pub async fn authenticate(state: &DeskState, token: &str) -> Result<SignedInUser
         .tokens
         .check(token, now)
         .ok_or(ApiError::Unauthorized)?;
-    let user = crate::app::session::account_for(&state.node, &claims.sub, claims.ep, &claims.jti)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    // A token from before sessions had ids stands for itself.
+    let session_id = if claims.sid.is_empty() {
+        claims.jti.clone()
+    } else {
+        claims.sid.clone()
+    };
+    let user = crate::app::session::account_for(
+        &state.node,
+        &claims.sub,
+        claims.ep,
+        &[&claims.jti, &session_id],
+    )
+    .await?
+    .ok_or(ApiError::Unauthorized)?;
     // Error messages in the user's own language from here on.
     if let Some(lang) = user.lang.as_deref().and_then(crate::i18n::Lang::parse) {
         super::error::reply_in(lang);
@@ -149,6 +171,7 @@ pub async fn authenticate(state: &DeskState, token: &str) -> Result<SignedInUser
         role: user.role,
         org: user.org,
         token_id: claims.jti,
+        session_id,
         token_issued: claims.iat,
         token_expires: claims.exp,
         epoch: user.epoch,
@@ -204,7 +227,7 @@ pub async fn password_sign_in(
     let (token, expires) =
         state
             .tokens
-            .issue(&account.username, account.role, account.epoch, now)?;
+            .issue(&account.username, account.role, account.epoch, None, now)?;
     Ok(Issued {
         username: account.username,
         role: account.role,
@@ -214,13 +237,17 @@ pub async fn password_sign_in(
     })
 }
 
-/// Ends a token at once (sign-out), audited.
+/// Ends a token at once (sign-out), and every other token of its sign-in (a
+/// page session's earlier, renewed ones), audited.
 pub async fn revoke_token(state: &DeskState, user: &SignedInUser) -> Result<(), ApiError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     session::sign_out(
         &state.node,
         &user.username,
         &user.token_id,
+        &user.session_id,
         user.token_expires * 1000,
+        (now + TOKEN_SECONDS).max(user.token_expires) * 1000,
     )
     .await?;
     Ok(())
@@ -233,7 +260,9 @@ mod tests {
     #[test]
     fn tokens_expire_and_bind_to_the_node() {
         let tokens = Tokens::new(SigningKey::generate().unwrap(), "th-msdhs".into());
-        let (token, exp) = tokens.issue("somchai", Role::Officer, 0, 1_000).unwrap();
+        let (token, exp) = tokens
+            .issue("somchai", Role::Officer, 0, None, 1_000)
+            .unwrap();
         assert_eq!(exp, 1_000 + TOKEN_SECONDS);
         assert!(tokens.check(&token, 1_001).is_some());
         assert!(tokens.check(&token, exp).is_none(), "expired");

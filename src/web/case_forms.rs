@@ -4,11 +4,10 @@
 //! answers with the case page again: a notice, or the refusal beside its field.
 
 use axum::Router;
-use axum::extract::{Form, Multipart, Path, Query, State};
+use axum::extract::{Form, Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::case_page::{back, case_uuid, refused_with};
@@ -140,23 +139,24 @@ async fn make_move(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfQuery {
-    csrf: Option<String>,
-}
-
-/// POST /cases/{id}/attachments?csrf=…: a file (multipart), sealed as it streams in.
+/// POST /cases/{id}/attachments: `csrf`, then a file (multipart), sealed as it
+/// streams in.
 async fn upload(
     State(state): State<DeskState>,
     page: Page,
     Path(id): Path<String>,
-    Query(q): Query<CsrfQuery>,
     mut multipart: Multipart,
 ) -> Response {
     if let Err(r) = allowed(&page, Action::Move) {
         return r;
     }
-    if let Err(r) = page.check_csrf(&state, q.csrf.as_deref().unwrap_or("")) {
+    // The CSRF token comes first in the form (never in the address, where logs and
+    // referrers would keep it), checked before a byte of the file is read.
+    let posted = match multipart.next_field().await {
+        Ok(Some(f)) if f.name() == Some("csrf") => f.text().await.unwrap_or_default(),
+        _ => String::new(),
+    };
+    if let Err(r) = page.check_csrf(&state, posted.trim()) {
         return r;
     }
     let Some(id) = case_uuid(&id) else {

@@ -98,7 +98,12 @@ impl FromRequestParts<DeskState> for Visitor {
         let renewed = user
             .as_ref()
             .filter(|u| now - u.token_issued > RENEW_AFTER)
-            .and_then(|u| state.tokens.issue(&u.username, u.role, u.epoch, now).ok())
+            .and_then(|u| {
+                state
+                    .tokens
+                    .issue(&u.username, u.role, u.epoch, Some(&u.session_id), now)
+                    .ok()
+            })
             .map(|(t, _)| t);
         if let (Some(user), Some(lang)) = (&user, switched) {
             let _ = crate::app::accounts::set_lang(&state.node.store, &user.username, lang.code())
@@ -190,7 +195,7 @@ impl FromRequestParts<DeskState> for Page {
             );
             return Err(Redirect::to(&to).into_response());
         };
-        let csrf = csrf_token(state, &user.username, user.epoch);
+        let csrf = csrf_token(state, &user.username, &user.session_id);
         let counts =
             if crate::domain::policy::allows(user.role, crate::domain::policy::Action::Move) {
                 counts(state, &user.username, user.role).await
@@ -226,11 +231,12 @@ fn csrf_key(state: &DeskState) -> String {
 }
 
 /// The CSRF token of a user's forms: an HMAC of the user and their token epoch.
-pub fn csrf_token(state: &DeskState, username: &str, epoch: i64) -> String {
+pub fn csrf_token(state: &DeskState, username: &str, session: &str) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(csrf_key(state).as_bytes()) else {
         return String::new();
     };
-    mac.update(format!("{username}\n{epoch}").as_bytes());
+    // Bound to the sign-in: a new one after signing in again.
+    mac.update(format!("{username}\n{session}").as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
@@ -242,7 +248,9 @@ impl Page {
         let ok = hex::decode(posted).ok().is_some_and(|bytes| {
             Hmac::<Sha256>::new_from_slice(csrf_key(state).as_bytes())
                 .map(|mut mac| {
-                    mac.update(format!("{}\n{}", self.user.username, self.user.epoch).as_bytes());
+                    mac.update(
+                        format!("{}\n{}", self.user.username, self.user.session_id).as_bytes(),
+                    );
                     mac.verify_slice(&bytes).is_ok()
                 })
                 .unwrap_or(false)

@@ -302,9 +302,12 @@ async fn accounts_and_sessions(backend: Backend) {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (stale, _) = state
         .tokens
-        .issue("malee", Role::Officer, 0, now - 15 * 60 - 1)
+        .issue("malee", Role::Officer, 0, None, now - 15 * 60 - 1)
         .unwrap();
-    let (fresh, _) = state.tokens.issue("malee", Role::Officer, 0, now).unwrap();
+    let (fresh, _) = state
+        .tokens
+        .issue("malee", Role::Officer, 0, None, now)
+        .unwrap();
     assert_eq!(desk.get(&stale, "/api/v1/cases").await.0, 401);
     assert_eq!(desk.get(&fresh, "/api/v1/cases").await.0, 200);
 

@@ -237,6 +237,7 @@ async fn nothing_typed_is_lost_when_the_session_ends() {
             "somchai",
             mittaphap::domain::policy::Role::Officer,
             0,
+            None,
             hour_ago,
         )
         .unwrap();

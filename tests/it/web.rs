@@ -237,13 +237,13 @@ async fn pages_need_a_session_and_forms_their_token() {
     // framework's 2 MiB default: sealed as it streams.
     let boundary = "mittaphapboundary7";
     let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scan.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"scan.pdf\"\r\nContent-Type: application/pdf\r\n\r\n"
     )
     .into_bytes();
     body.extend(std::iter::repeat_n(b'%', 5 << 20));
     body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
     let r = http
-        .post(format!("{base}/cases/{case_path}/attachments?csrf={csrf}"))
+        .post(format!("{base}/cases/{case_path}/attachments"))
         .header(reqwest::header::COOKIE, &cookie)
         .header(
             reqwest::header::CONTENT_TYPE,
@@ -975,4 +975,108 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
     browser.finish().await;
     th_run.shutdown().await.unwrap();
     la_run.shutdown().await.unwrap();
+}
+
+/// Signing out of the pages ends every token of that sign-in, the earlier
+/// (renewed) ones too, on the API as on the pages; signing in again gives a new
+/// CSRF token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_ends_the_whole_sign_in() {
+    use base64::Engine;
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (mut th_dir, _la) = pair(root.path(), &dbs);
+    add_user(&th_dir, "somchai", "officer", None, PASSWORD);
+    let (th, run) = th_dir.start().await;
+    let base = format!("http://{}", run.desk_addr);
+    let http = no_redirects();
+    let cookie = page_sign_in(&http, &base, "somchai").await;
+    let token = cookie.split_once('=').unwrap().1.to_owned();
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let sid = claims["sid"].as_str().expect("a session id").to_owned();
+    // Another token of the same sign-in, as a page renewal makes one.
+    let tokens = mittaphap::desk::auth::Tokens::new(
+        mittaphap::crypto::keys::SigningKey::from_pkcs8_pem(th.session_key.pkcs8_pem()).unwrap(),
+        "th-msdhs".into(),
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (earlier, _) = tokens
+        .issue(
+            "somchai",
+            mittaphap::domain::policy::Role::Officer,
+            claims["ep"].as_i64().unwrap(),
+            Some(&sid),
+            now,
+        )
+        .unwrap();
+    let api = |t: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.get(format!("{base}/api/v1/cases"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(api(earlier.clone()).await, 200);
+    let csrf_of = |html: String| {
+        html.split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let page = http
+        .get(format!("{base}/cases?filter=all"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = csrf_of(page);
+    let out = http
+        .post(format!("{base}/sign-out"))
+        .header(reqwest::header::COOKIE, &cookie)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(encode(&[("csrf", csrf.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 303);
+    assert_eq!(
+        api(earlier).await,
+        401,
+        "the earlier token of the sign-in ended"
+    );
+    assert_eq!(api(token).await, 401);
+    // Signed in again: another CSRF token.
+    let again = page_sign_in(&http, &base, "somchai").await;
+    let page = http
+        .get(format!("{base}/cases?filter=all"))
+        .header(reqwest::header::COOKIE, &again)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_ne!(csrf_of(page), csrf, "a new CSRF token for a new sign-in");
+    run.shutdown().await.unwrap();
 }
