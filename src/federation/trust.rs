@@ -29,6 +29,39 @@ pub struct PeerTrust {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     cache: Mutex<Option<Arc<Snapshot>>>,
+    refusals: Refusals,
+}
+
+/// Refused connections are logged at most once per `REFUSAL_LOG_EVERY`, with how
+/// many were refused since: a flood of bad handshakes cannot flood the log.
+#[derive(Default)]
+struct Refusals {
+    /// When the last line was written (Unix seconds).
+    last: std::sync::atomic::AtomicI64,
+    /// Refusals since that line.
+    since: std::sync::atomic::AtomicU64,
+}
+
+const REFUSAL_LOG_EVERY: i64 = 10;
+
+impl Refusals {
+    fn note(&self, remote: SocketAddr, what: &str) {
+        use std::sync::atomic::Ordering;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let last = self.last.load(Ordering::Relaxed);
+        if now - last >= REFUSAL_LOG_EVERY
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let more = self.since.swap(0, Ordering::Relaxed);
+            tracing::info!(%remote, refused_since_last_line = more, "federation connection refused: {what}");
+        } else {
+            self.since.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%remote, "federation connection refused: {what}");
+        }
+    }
 }
 
 struct Snapshot {
@@ -49,6 +82,7 @@ impl PeerTrust {
             chain,
             key,
             cache: Mutex::new(None),
+            refusals: Refusals::default(),
         }
     }
 
@@ -131,7 +165,7 @@ impl Acceptor for PeerTrust {
     ) -> Option<(TlsStream<TcpStream>, ConnInfo)> {
         let snapshot = self.snapshot().await?;
         let Some(config) = snapshot.config.clone() else {
-            tracing::info!(%remote, "federation connection refused: no peer is registered");
+            self.refusals.note(remote, "no peer is registered");
             return None;
         };
         let stream =
@@ -140,11 +174,12 @@ impl Acceptor for PeerTrust {
             {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => {
-                    tracing::info!(%remote, error = %e, "federation handshake refused");
+                    tracing::debug!(%remote, error = %e, "federation handshake refused");
+                    self.refusals.note(remote, "handshake refused");
                     return None;
                 }
                 Err(_) => {
-                    tracing::info!(%remote, "federation handshake timed out");
+                    self.refusals.note(remote, "handshake timed out");
                     return None;
                 }
             };
@@ -164,5 +199,21 @@ impl Acceptor for PeerTrust {
                 peer: Some(peer),
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::Refusals;
+
+    #[test]
+    fn a_flood_of_refusals_writes_one_line() {
+        let r = Refusals::default();
+        let remote = "127.0.0.1:9".parse().unwrap();
+        for _ in 0..1000 {
+            r.note(remote, "handshake refused");
+        }
+        // The first wrote a line; the other 999 wait for the next one.
+        assert_eq!(r.since.load(std::sync::atomic::Ordering::Relaxed), 999);
     }
 }
