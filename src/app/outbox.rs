@@ -48,6 +48,21 @@ pub fn peer_recipients(descriptor: &Descriptor) -> Result<Vec<age::x25519::Recip
         .collect()
 }
 
+/// An envelope body sealed to the peer's `recipients` and to ourselves: a node
+/// restored from a backup gets the body back from the peer and opens it itself
+/// (docs/protocol.md §11b).
+fn seal_body(
+    node: &Node,
+    mut recipients: Vec<age::x25519::Recipient>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, SendError> {
+    recipients.push(
+        parse_age_recipient(&node.age.recipient())
+            .map_err(|e| SendError::Invalid(e.to_string()))?,
+    );
+    seal_bytes(&recipients, plaintext).map_err(|e| SendError::Invalid(e.to_string()))
+}
+
 /// Queues `msg` for `peer_id` on `conn`, which should be the transaction of the
 /// change that causes it: the envelope exists exactly when the change does. Wake
 /// the courier with `node.outbox_ready.notify_one()` after the commit.
@@ -90,15 +105,7 @@ pub async fn send(
         }
     }
     let plaintext = serde_json::to_vec(msg.body).map_err(|e| SendError::Invalid(e.to_string()))?;
-    // Sealed to the peer and to ourselves: a node restored from a backup gets the
-    // body back from the peer and opens it itself (docs/protocol.md §11b).
-    let mut recipients = peer_recipients(&descriptor)?;
-    recipients.push(
-        parse_age_recipient(&node.age.recipient())
-            .map_err(|e| SendError::Invalid(e.to_string()))?,
-    );
-    let sealed =
-        seal_bytes(&recipients, &plaintext).map_err(|e| SendError::Invalid(e.to_string()))?;
+    let sealed = seal_body(node, peer_recipients(&descriptor)?, &plaintext)?;
 
     let head = channels::lock_head(conn, peer_id, Direction::Out).await?;
     let claims = EnvelopeClaims {
@@ -343,12 +350,7 @@ pub async fn mend_blobs(
         ));
     }
     let plaintext = serde_json::to_vec(&body).map_err(|e| SendError::Invalid(e.to_string()))?;
-    let mut to = recipients;
-    to.push(
-        parse_age_recipient(&node.age.recipient())
-            .map_err(|e| SendError::Invalid(e.to_string()))?,
-    );
-    let sealed = seal_bytes(&to, &plaintext).map_err(|e| SendError::Invalid(e.to_string()))?;
+    let sealed = seal_body(node, recipients, &plaintext)?;
     let mut claims: EnvelopeClaims = crate::protocol::jws::peek_claims(&row.jws)
         .map_err(|e| SendError::Invalid(format!("stored envelope: {e}")))?;
     claims.body = Digest::of(&sealed);

@@ -262,21 +262,26 @@ fn published(key: &SigningKey) -> PublishedKey {
     }
 }
 
-/// The signing keys in `dir` (`SECONDS-KID.key`, named when they stopped being
-/// current), oldest first; none when the folder does not exist.
-fn keys_in(dir: &Path) -> Result<Vec<SigningKey>, NodeError> {
+/// The files in `dir` ending in `.ext`, in name order (names begin with the
+/// seconds at which the key stopped being current); none without the folder.
+fn key_files(dir: &Path, ext: &str) -> Result<Vec<PathBuf>, NodeError> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(Vec::new());
     };
     let mut found = Vec::new();
     for entry in entries {
         let path = entry.map_err(io_err(dir))?.path();
-        if path.extension().and_then(|e| e.to_str()) == Some("key") {
+        if path.extension().and_then(|e| e.to_str()) == Some(ext) {
             found.push(path);
         }
     }
     found.sort();
-    found
+    Ok(found)
+}
+
+/// The signing keys in `dir` (`SECONDS-KID.key`), oldest first.
+fn keys_in(dir: &Path) -> Result<Vec<SigningKey>, NodeError> {
+    key_files(dir, "key")?
         .iter()
         .map(|p| Ok(SigningKey::from_pkcs8_pem(&read_private(p)?)?))
         .collect()
@@ -284,20 +289,9 @@ fn keys_in(dir: &Path) -> Result<Vec<SigningKey>, NodeError> {
 
 /// The age identities in `dir` (`SECONDS-….txt`), newest first.
 fn age_in(dir: &Path) -> Result<Vec<AgeIdentity>, NodeError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(Vec::new());
-    };
-    let mut found = Vec::new();
-    for entry in entries {
-        let path = entry.map_err(io_err(dir))?.path();
-        if path.extension().and_then(|e| e.to_str()) == Some("txt") {
-            found.push(path);
-        }
-    }
-    found.sort();
-    found.reverse();
-    found
+    key_files(dir, "txt")?
         .iter()
+        .rev()
         .map(|p| Ok(AgeIdentity::from_file_text(&read_private(p)?)?))
         .collect()
 }

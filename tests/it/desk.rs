@@ -35,6 +35,35 @@ pub struct Desk {
 }
 
 impl Desk {
+    /// Drafts a case to `la-molsw` with `cases::referral()`, records consent to
+    /// repatriation and sends the referral, as an officer does on the desk;
+    /// checks each answer and returns the case id.
+    pub async fn refer(&self, token: &str) -> String {
+        let (status, created) = self
+            .post(
+                token,
+                "/api/v1/cases",
+                &json!({"home_node": "la-molsw", "referral": crate::cases::referral()}),
+            )
+            .await;
+        assert_eq!(status, 201, "{created}");
+        let case = created["id"].as_str().unwrap().to_owned();
+        let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
+        let (status, body) = self
+            .post(token, &format!("/api/v1/cases/{case}/consents"), &record)
+            .await;
+        assert!(status < 300, "consent: {status} {body}");
+        let (status, sent) = self
+            .post(
+                token,
+                &format!("/api/v1/cases/{case}/messages"),
+                &json!({"kind": "referral"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{sent}");
+        case
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> (u16, Value) {
         let r = self
             .http

@@ -492,26 +492,7 @@ async fn a_lost_wal_heals_like_a_restore() {
     }
     assert!(ready, "serve did not become ready");
     let token = desk.token("somchai", "a long password for the wal").await;
-    let (status, created) = desk
-        .post(
-            &token,
-            "/api/v1/cases",
-            &json!({"home_node": "la-molsw", "referral": crate::cases::referral()}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let case = created["id"].as_str().unwrap().to_owned();
-    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
-    desk.post(&token, &format!("/api/v1/cases/{case}/consents"), &record)
-        .await;
-    let (status, sent) = desk
-        .post(
-            &token,
-            &format!("/api/v1/cases/{case}/messages"),
-            &json!({"kind": "referral"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{sent}");
+    let case = desk.refer(&token).await;
     wait_for(&la.events.accepted, 1, "the referral").await;
     crate::exchange::queue_note(&la, "th-msdhs", "to the node that will lose it", &[]).await;
     wait_for(&la.events.delivered, 1, "la's note").await;
@@ -712,26 +693,7 @@ async fn a_node_with_a_fast_clock_delivers_once_the_clock_is_right() {
     .await;
     let th_serve = Serve(fast);
     let token = desk.token("somchai", "a long password for clocks").await;
-    let (status, created) = desk
-        .post(
-            &token,
-            "/api/v1/cases",
-            &json!({"home_node": "la-molsw", "referral": crate::cases::referral()}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let case = created["id"].as_str().unwrap().to_owned();
-    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
-    desk.post(&token, &format!("/api/v1/cases/{case}/consents"), &record)
-        .await;
-    let (status, sent) = desk
-        .post(
-            &token,
-            &format!("/api/v1/cases/{case}/messages"),
-            &json!({"kind": "referral"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{sent}");
+    let case = desk.refer(&token).await;
     let th = th_dir.open().await;
     let la = la_dir.open().await;
     until("the refusal", || async {

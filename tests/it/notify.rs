@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cases::referral;
 use crate::desk::{Desk, add_user};
 use crate::exchange::pair;
 use crate::helpers::{Backend, Databases, TestNode, mittaphap_with, tls_provider, wait_for};
@@ -201,26 +200,7 @@ async fn a_referral_tells_the_team_once_even_after_the_mail_server_was_down(back
 
     // The SMTP server is down: the referral is made, sent, received and listed all
     // the same.
-    let (status, created) = thd
-        .post(
-            &somchai,
-            "/api/v1/cases",
-            &json!({"home_node": "la-molsw", "referral": referral()}),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let case = created["id"].as_str().unwrap().to_owned();
-    let record = json!({"purpose": "repatriation", "granted": true, "given_on": "2026-11-20", "language": "lo", "witness": "x"});
-    thd.post(&somchai, &format!("/api/v1/cases/{case}/consents"), &record)
-        .await;
-    let (status, sent) = thd
-        .post(
-            &somchai,
-            &format!("/api/v1/cases/{case}/messages"),
-            &json!({"kind": "referral"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{sent}");
+    let case = thd.refer(&somchai).await;
     wait_for(&la.events.accepted, 1, "the referral").await;
     let (status, queue) = lad.get(&keo, "/api/v1/cases?assigned=none").await;
     assert_eq!(status, 200);
