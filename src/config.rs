@@ -52,6 +52,63 @@ pub struct NodeConfig {
     pub workflow: WorkflowConfig,
     #[serde(default)]
     pub notify: NotifyConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// What a node gives any one client before it stops listening to it: timeouts
+/// and caps on both doors, per-peer shares of the federation door, how many
+/// passwords are hashed at once, and how long a peer's blob may wait for the
+/// envelope that names it. Every value has a default; docs/reliability.md
+/// gives the attacks each one answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest a client may take to finish the TLS handshake.
+    pub handshake_secs: u64,
+    /// Longest a client may take to send a request's headers (HTTP/1).
+    pub header_secs: u64,
+    /// A connection with no request in progress for this long is closed.
+    pub idle_secs: u64,
+    /// An upload whose body sends nothing for this long is dropped.
+    pub body_secs: u64,
+    /// Open connections per door; at the cap the longest-idle one is closed to
+    /// make room, and when every one is busy the new one is turned away.
+    pub max_connections: usize,
+    /// Requests one peer may have in progress on the federation door; more wait.
+    pub peer_requests: usize,
+    /// Envelope bytes one peer may have in this node's memory at once (MiB).
+    pub peer_buffer_mib: u64,
+    /// Passwords checked or hashed at once (argon2id takes 19 MiB each); more wait.
+    pub hashing: usize,
+    /// A blob a peer uploaded that no envelope names is deleted after this long.
+    pub orphan_blob_secs: u64,
+    /// Bytes of blobs from one peer that no envelope names yet (MiB); beyond it
+    /// uploads are refused until an envelope names them or they are deleted.
+    pub peer_blob_mib: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            handshake_secs: 10,
+            header_secs: 10,
+            idle_secs: 120,
+            body_secs: 30,
+            max_connections: 1024,
+            peer_requests: 8,
+            peer_buffer_mib: 32,
+            hashing: 2,
+            orphan_blob_secs: 86_400,
+            peer_blob_mib: 8 * 1024,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn secs(v: u64) -> std::time::Duration {
+        std::time::Duration::from_secs(v.max(1))
+    }
 }
 
 /// Notices by email: off until `smtp_url` is set.
@@ -132,6 +189,10 @@ pub struct WorkflowConfig {
     /// Days the home side has to verify a referral before it is overdue.
     #[serde(default = "default_verification_days")]
     pub verification_days: u32,
+    /// An account that can read sealed case content (a case worker), made by an
+    /// admin or turned into one, signs in only once a supervisor has confirmed it.
+    #[serde(default)]
+    pub approve_accounts: bool,
 }
 
 fn default_follow_up_months() -> Vec<u32> {
@@ -148,6 +209,7 @@ impl Default for WorkflowConfig {
             approve: Vec::new(),
             follow_up_months: default_follow_up_months(),
             verification_days: default_verification_days(),
+            approve_accounts: false,
         }
     }
 }
@@ -477,6 +539,7 @@ mod tests {
             stats: StatsConfig::default(),
             workflow: WorkflowConfig::default(),
             notify: NotifyConfig::default(),
+            limits: LimitsConfig::default(),
         }
     }
 

@@ -4,7 +4,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use rustls::ServerConfig;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -14,7 +13,7 @@ use crate::crypto::certs::{parse_cert_chain, parse_private_key};
 use crate::crypto::tls_provider;
 use crate::desk::{self, DeskState};
 use crate::federation::{self, FedState, PeerTrust};
-use crate::net::{ConnInfo, PlainTls, TlsListener};
+use crate::net::{DoorLimits, PlainTcp, PlainTls};
 use crate::node::{Node, NodeError, io_err};
 
 /// Sockets bound before serving: `bind` uses the configured addresses; tests bind
@@ -93,16 +92,17 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
         node.tls.chain.clone(),
         node.tls.key.clone_key(),
     ));
-    let fed_state = FedState {
-        node: node.clone(),
-        descriptor_json: node.signed_descriptor()?.into(),
-    };
+    let fed_state = FedState::new(node.clone(), node.signed_descriptor()?.into());
+    let limits = DoorLimits::from_config(&node.config.limits);
+    crate::net::raise_open_files(limits.max_connections);
+    crate::app::accounts::set_hashing_threads(node.config.limits.hashing);
     let fed_app = federation::router(fed_state).layer(TraceLayer::new_for_http());
-    let fed_listener = TlsListener::new(tokio_listener(listeners.federation)?, trust)
-        .map_err(|e| NodeError::Invalid(e.to_string()))?;
-    tasks.push(tokio::spawn(serve_tls(
-        fed_listener,
+    tasks.push(tokio::spawn(crate::net::serve(
+        tokio_listener(listeners.federation)?,
+        trust,
         fed_app,
+        limits,
+        node.doors.federation.clone(),
         stopped.clone(),
     )));
 
@@ -118,23 +118,26 @@ pub async fn start(node: Arc<Node>, listeners: Listeners) -> Result<Running, Nod
             .layer(axum::middleware::from_fn(crate::web::pages_for_browsers)),
     );
     let desk_tcp = tokio_listener(listeners.desk)?;
+    let desk_stats = node.doors.desk.clone();
     let desk_scheme = if let Some(config) = desk_tls {
-        let listener = TlsListener::new(desk_tcp, Arc::new(PlainTls(config)))
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        tasks.push(tokio::spawn(serve_tls(listener, desk_app, stopped.clone())));
+        tasks.push(tokio::spawn(crate::net::serve(
+            desk_tcp,
+            Arc::new(PlainTls(config)),
+            desk_app,
+            limits,
+            desk_stats,
+            stopped.clone(),
+        )));
         "https"
     } else {
-        let mut stopped = stopped.clone();
-        tasks.push(tokio::spawn(async move {
-            axum::serve(
-                desk_tcp,
-                desk_app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await
-        }));
+        tasks.push(tokio::spawn(crate::net::serve(
+            desk_tcp,
+            Arc::new(PlainTcp),
+            desk_app,
+            limits,
+            desk_stats,
+            stopped.clone(),
+        )));
         "http"
     };
     let courier = crate::federation::outbox::spawn_courier(node.clone(), stopped.clone());
@@ -237,21 +240,6 @@ fn spawn_upkeep(node: Arc<Node>, mut stop: watch::Receiver<bool>) -> JoinHandle<
             }
         }
     })
-}
-
-async fn serve_tls(
-    listener: TlsListener,
-    app: Router,
-    mut stopped: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<ConnInfo>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    })
-    .await
 }
 
 fn tokio_listener(l: std::net::TcpListener) -> Result<tokio::net::TcpListener, NodeError> {

@@ -28,6 +28,80 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
+/// Password hashing runs on a few threads of its own (`[limits] hashing`,
+/// default 2), one hash at a time each, others queued: argon2id takes 19 MiB
+/// per hash, so concurrent sign-ins cannot take the node's memory, and each
+/// thread reuses its own 19 MiB instead of the allocator keeping one per
+/// blocking thread.
+mod pool {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc::{Receiver, Sender, channel};
+    use std::sync::{Arc, Mutex, OnceLock};
+
+    type Job = Box<dyn FnOnce() + Send>;
+
+    static WORKERS: AtomicUsize = AtomicUsize::new(2);
+    static POOL: OnceLock<Mutex<Sender<Job>>> = OnceLock::new();
+
+    /// How many threads hash; takes effect if no password was hashed yet.
+    pub fn set_workers(n: usize) {
+        WORKERS.store(n.max(1), Ordering::Relaxed);
+    }
+
+    fn start() -> Mutex<Sender<Job>> {
+        let (tx, rx) = channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..WORKERS.load(Ordering::Relaxed) {
+            let rx: Arc<Mutex<Receiver<Job>>> = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("hashing-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => break,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a password hashing thread");
+            }
+        }
+        Mutex::new(tx)
+    }
+
+    /// Runs `f` on a hashing thread; `None` if none runs.
+    pub async fn run<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        POOL.get_or_init(start)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .ok()?;
+        rx.await.ok()
+    }
+}
+
+pub use pool::set_workers as set_hashing_threads;
+
+/// `verify_password` on a hashing thread.
+pub async fn check_password(password: String, hash: String) -> bool {
+    pool::run(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+/// `hash_password` on a hashing thread.
+pub async fn make_password_hash(password: String) -> Result<String, String> {
+    pool::run(move || hash_password(&password))
+        .await
+        .unwrap_or_else(|| Err("password hashing is not running".into()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("{field}: {message}")]
@@ -122,10 +196,8 @@ pub async fn add(
     if let Some(email) = new.email {
         check_email(email)?;
     }
-    let password = new.password;
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+    let hash = make_password_hash(new.password)
         .await
-        .map_err(|e| invalid("password", e.to_string()))?
         .map_err(|m| invalid("password", m))?;
     let row = users::UserRow {
         username: new.username.to_owned(),

@@ -3,16 +3,18 @@
 //! user exists; every attempt is audited. The door issues the token; this decides
 //! whether one may be issued, and for whom.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use sqlx::AnyConnection;
 
 use super::AppError;
-use super::accounts::{hash_password, verify_password};
+use super::accounts::{check_password, make_password_hash};
 use super::audit::{self, Entry};
 use crate::crypto::hash::sha256_hex;
 use crate::domain::policy::Role;
-use crate::domain::throttle::{self, Limit};
+use crate::domain::throttle;
 use crate::node::Node;
 use crate::store::{millis, sessions, users};
 
@@ -28,17 +30,64 @@ pub struct Account {
     pub lang: Option<String>,
 }
 
-/// The throttling keys of an attempt: the name typed (hashed: it may be a
-/// mistyped password) and the address.
-fn keys(username: &str, addr: Option<IpAddr>) -> Vec<(String, Limit)> {
-    let mut keys = vec![(
-        format!("user:{}", sha256_hex(username.as_bytes())),
-        throttle::PER_USER,
-    )];
+/// The throttling key of the name typed (hashed: it may be a mistyped password).
+fn user_key(username: &str) -> String {
+    format!("user:{}", sha256_hex(username.as_bytes()))
+}
+
+fn addr_key(ip: IpAddr) -> String {
+    format!("addr:{ip}")
+}
+
+/// How long a wrong guess from a slowed address holds that address's gate.
+const GUESS_PENALTY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// One gate per slowed address: its sign-ins are checked one at a time.
+static GATES: std::sync::Mutex<Option<HashMap<IpAddr, Arc<tokio::sync::Mutex<()>>>>> =
+    std::sync::Mutex::new(None);
+
+fn gate(ip: IpAddr) -> Arc<tokio::sync::Mutex<()>> {
+    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    let gates = gates.get_or_insert_with(HashMap::new);
+    gates.retain(|_, g| Arc::strong_count(g) > 1);
+    gates.entry(ip).or_default().clone()
+}
+
+/// Takes one attempt of the name's quota, or says until when it is locked.
+async fn reserve(node: &Node, key: &str, now_ms: i64) -> Result<Result<(), i64>, AppError> {
+    let l = throttle::PER_USER;
+    let mut conn = node.store.pool().acquire().await?;
+    Ok(sessions::reserve_attempt(&mut conn, key, l.max_failures, l.window_ms, l.lock_ms, now_ms).await?)
+}
+
+/// After a wrong password: the name's lock if its quota is spent, and one more
+/// failure counted against the address.
+async fn count_failure(
+    conn: &mut AnyConnection,
+    key: &str,
+    addr: Option<IpAddr>,
+    now_ms: i64,
+) -> Result<Option<i64>, AppError> {
+    let l = throttle::PER_USER;
+    let window = l.window_ms.max(throttle::PER_ADDRESS.window_ms);
+    sessions::prune_failures(conn, now_ms, window).await?;
+    let locked = sessions::lock_if_spent(conn, key, l.max_failures, l.lock_ms, now_ms).await?;
     if let Some(ip) = addr {
-        keys.push((format!("addr:{ip}"), throttle::PER_ADDRESS));
+        let k = addr_key(ip);
+        let f = sessions::failures(conn, &k)
+            .await?
+            .after_failure(throttle::PER_ADDRESS, now_ms);
+        sessions::set_failures(conn, &k, f).await?;
     }
-    keys
+    Ok(locked)
+}
+
+/// Whether guesses from this address are slowed (many recent failures).
+async fn slowed(node: &Node, addr: Option<IpAddr>, now_ms: i64) -> Result<bool, AppError> {
+    let Some(ip) = addr else { return Ok(false) };
+    let mut conn = node.store.pool().acquire().await?;
+    let f = sessions::failures(&mut conn, &addr_key(ip)).await?;
+    Ok(f.slowed(throttle::PER_ADDRESS, now_ms))
 }
 
 /// Records a sign-in attempt in the audit log. The actor is the account when it
@@ -62,40 +111,6 @@ async fn audit_attempt(
     Ok(())
 }
 
-/// Until when any of the keys is locked, if one is.
-async fn locked_until(
-    conn: &mut AnyConnection,
-    keys: &[(String, Limit)],
-    now_ms: i64,
-) -> Result<Option<i64>, AppError> {
-    let mut locked = None;
-    for (key, _) in keys {
-        locked = locked.max(sessions::failures(conn, key).await?.locked_at(now_ms));
-    }
-    Ok(locked)
-}
-
-/// Counts a failure under every key; returns the lock it caused, if any.
-async fn count_failure(
-    conn: &mut AnyConnection,
-    keys: &[(String, Limit)],
-    now_ms: i64,
-) -> Result<Option<i64>, AppError> {
-    let window = throttle::PER_USER
-        .window_ms
-        .max(throttle::PER_ADDRESS.window_ms);
-    sessions::prune_failures(conn, now_ms, window).await?;
-    let mut locked = None;
-    for (key, limit) in keys {
-        let f = sessions::failures(conn, key)
-            .await?
-            .after_failure(*limit, now_ms);
-        sessions::set_failures(conn, key, f).await?;
-        locked = locked.max(f.locked_at(now_ms));
-    }
-    Ok(locked)
-}
-
 fn failed(locked: Option<i64>) -> AppError {
     locked.map_or(AppError::BadCredentials, AppError::Locked)
 }
@@ -111,16 +126,23 @@ pub async fn sign_in(
 ) -> Result<Account, AppError> {
     let now = time::OffsetDateTime::now_utc();
     let now_ms = millis(now);
-    let keys = keys(username, addr);
+    let key = user_key(username);
+    // An address with many recent failures is checked one sign-in at a time,
+    // and each wrong guess holds its gate a second: spraying passwords over
+    // many names slows down, while a right password still gets in.
+    let slowed = slowed(node, addr, now_ms).await?;
+    let gate = match addr.filter(|_| slowed) {
+        Some(ip) => Some(gate(ip).lock_owned().await),
+        None => None,
+    };
     let mut conn = node.store.pool().acquire().await?;
     let user = users::get(&mut conn, username).await?;
-    let locked = locked_until(&mut conn, &keys, now_ms).await?;
     drop(conn);
     let actor = user
         .as_ref()
         .map(|u| u.username.clone())
         .unwrap_or_else(|| "unknown".into());
-    if let Some(until) = locked {
+    if let Err(until) = reserve(node, &key, now_ms).await? {
         let mut tx = node.store.begin().await?;
         audit_attempt(&mut tx, &actor, "locked", addr, now).await?;
         tx.commit().await?;
@@ -130,22 +152,24 @@ pub async fn sign_in(
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| dummy_hash.to_owned());
-    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = check_password(password, hash).await;
     let mut tx = node.store.begin().await?;
     let user = match user.filter(|u| ok && u.disabled == 0) {
         Some(user) => user,
         None => {
-            let locked = count_failure(&mut tx, &keys, now_ms).await?;
+            let locked = count_failure(&mut tx, &key, addr, now_ms).await?;
             audit_attempt(&mut tx, &actor, "failed", addr, now).await?;
             tx.commit().await?;
+            if gate.is_some() {
+                tokio::time::sleep(GUESS_PENALTY).await;
+            }
             return Err(failed(locked));
         }
     };
-    sessions::clear_failures(&mut tx, &keys[0].0).await?;
+    sessions::clear_failures(&mut tx, &key).await?;
     audit_attempt(&mut tx, &user.username, "ok", addr, now).await?;
     tx.commit().await?;
+    drop(gate);
     let role = Role::parse(&user.role).ok_or(AppError::BadCredentials)?;
     Ok(Account {
         username: user.username,
@@ -224,29 +248,25 @@ pub async fn change_password(
     addr: Option<IpAddr>,
 ) -> Result<(), AppError> {
     let now = time::OffsetDateTime::now_utc();
-    let keys = keys(username, addr);
+    let key = user_key(username);
     let mut conn = node.store.pool().acquire().await?;
     let row = users::get(&mut conn, username)
         .await?
         .ok_or(AppError::Unauthorized)?;
-    if let Some(until) = locked_until(&mut conn, &keys, millis(now)).await? {
+    drop(conn);
+    if let Err(until) = reserve(node, &key, millis(now)).await? {
         return Err(AppError::Locked(until));
     }
-    drop(conn);
-    let hash = row.password_hash;
-    let ok = tokio::task::spawn_blocking(move || verify_password(&current, &hash))
-        .await
-        .unwrap_or(false);
-    if !ok {
+    if !check_password(current, row.password_hash).await {
         let mut tx = node.store.begin().await?;
-        let locked = count_failure(&mut tx, &keys, millis(now)).await?;
+        let locked = count_failure(&mut tx, &key, addr, millis(now)).await?;
         tx.commit().await?;
         return Err(failed(locked));
     }
-    let new_hash = tokio::task::spawn_blocking(move || hash_password(&new))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?
-        .map_err(|message| {
+    let mut tx = node.store.begin().await?;
+    sessions::clear_failures(&mut tx, &key).await?;
+    tx.commit().await?;
+    let new_hash = make_password_hash(new).await.map_err(|message| {
             AppError::Invalid(crate::domain::messages::BodyError::new(
                 "new_password",
                 message,

@@ -27,6 +27,7 @@ pub const PER_USER: Limit = Limit {
 };
 
 /// One address trying many names (a shelter may share one address: more room).
+/// Past it the address is slowed, not locked: a right password still gets in.
 pub const PER_ADDRESS: Limit = Limit {
     max_failures: 20,
     window_ms: 15 * MINUTE,
@@ -37,6 +38,12 @@ impl Failures {
     /// Until when the key is locked, if it is at `now`.
     pub fn locked_at(&self, now: i64) -> Option<i64> {
         (self.locked_until > now).then_some(self.locked_until)
+    }
+
+    /// Whether `limit` failures fell within the window that is still open at
+    /// `now` (an address so marked is slowed, never locked).
+    pub fn slowed(&self, limit: Limit, now: i64) -> bool {
+        self.failures >= limit.max_failures && now - self.window_start <= limit.window_ms
     }
 
     /// The counts after one more failure at `now`.

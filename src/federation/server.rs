@@ -29,7 +29,36 @@ pub fn router(state: FedState) -> Router {
         .route("/fed/v1/audit/checkpoints", get(checkpoints))
         .fallback(|| async { FedError::NotFound })
         .method_not_allowed_fallback(|| async { FedError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            within_share,
+        ))
         .with_state(state)
+}
+
+/// Every request waits for a place in its peer's share of the door (other
+/// peers' requests do not wait for it).
+async fn within_share(
+    State(state): State<FedState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<crate::net::ConnInfo>>()
+        .and_then(|c| c.0.peer.clone());
+    let Some(peer) = peer else {
+        // No verified peer: the handler's extractor answers that.
+        return next.run(req).await;
+    };
+    match state.shares.enter(&peer).await {
+        Ok(held) => {
+            let response = next.run(req).await;
+            drop(held);
+            response
+        }
+        Err(e) => e.into_response(),
+    }
 }
 
 /// GET /fed/v1/descriptor: our signed node descriptor.
@@ -99,7 +128,24 @@ async fn head_blob(
 }
 
 /// POST /fed/v1/envelopes: always answered with a signed receipt.
-async fn post_envelope(peer: VerifiedPeer, State(state): State<FedState>, body: Body) -> Response {
+async fn post_envelope(
+    peer: VerifiedPeer,
+    State(state): State<FedState>,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> Response {
+    // The body is read only once the peer's share of memory can hold it, and
+    // held until the envelope is answered (waiting for a predecessor included).
+    let most = MAX_ENVELOPE_REQUEST as u64;
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(most, |n| n.min(most));
+    let _buffered = match state.shares.buffer(&peer.node_id, declared).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
     let bytes = axum::body::to_bytes(body, MAX_ENVELOPE_REQUEST)
         .await
         .map_err(|_| ());

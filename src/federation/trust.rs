@@ -17,7 +17,7 @@ use tokio_rustls::server::TlsStream;
 
 use crate::crypto::certs::root_store;
 use crate::crypto::tls_provider;
-use crate::net::{Acceptor, ConnInfo, HANDSHAKE_TIMEOUT};
+use crate::net::{Acceptor, ConnInfo};
 use crate::protocol::descriptor::verify;
 use crate::store::{Store, peers};
 
@@ -32,34 +32,41 @@ pub struct PeerTrust {
     refusals: Refusals,
 }
 
-/// Refused connections are logged at most once per `REFUSAL_LOG_EVERY`, with how
-/// many were refused since: a flood of bad handshakes cannot flood the log.
+/// Refused handshakes are logged at most once a minute per client address,
+/// with how many that address had refused since: a flood of bad handshakes
+/// cannot flood the log. The count of all of them is on `/metrics`.
 #[derive(Default)]
 struct Refusals {
-    /// When the last line was written (Unix seconds).
-    last: std::sync::atomic::AtomicI64,
-    /// Refusals since that line.
-    since: std::sync::atomic::AtomicU64,
+    /// Per address: when its last line was written (Unix seconds), and how many
+    /// refusals since.
+    seen: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (i64, u64)>>,
 }
 
-const REFUSAL_LOG_EVERY: i64 = 10;
+const REFUSAL_LOG_EVERY: i64 = 60;
+/// Addresses remembered at most; beyond it the oldest memory is dropped.
+const REFUSAL_ADDRESSES: usize = 4096;
 
 impl Refusals {
-    fn note(&self, remote: SocketAddr, what: &str) {
-        use std::sync::atomic::Ordering;
+    /// Whether this refusal gets a line, and how many went unlogged before it.
+    fn note(&self, remote: SocketAddr, what: &str) -> Option<u64> {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let last = self.last.load(Ordering::Relaxed);
-        if now - last >= REFUSAL_LOG_EVERY
-            && self
-                .last
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            let more = self.since.swap(0, Ordering::Relaxed);
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= REFUSAL_ADDRESSES && !seen.contains_key(&remote.ip()) {
+            seen.retain(|_, (last, _)| now - *last < REFUSAL_LOG_EVERY);
+            if seen.len() >= REFUSAL_ADDRESSES {
+                seen.clear();
+            }
+        }
+        let entry = seen.entry(remote.ip()).or_insert((i64::MIN, 0));
+        if now.saturating_sub(entry.0) >= REFUSAL_LOG_EVERY {
+            let more = entry.1;
+            *entry = (now, 0);
             tracing::info!(%remote, refused_since_last_line = more, "federation connection refused: {what}");
+            Some(more)
         } else {
-            self.since.fetch_add(1, Ordering::Relaxed);
+            entry.1 += 1;
             tracing::debug!(%remote, "federation connection refused: {what}");
+            None
         }
     }
 }
@@ -158,6 +165,7 @@ impl PeerTrust {
 }
 
 impl Acceptor for PeerTrust {
+    type Io = TlsStream<TcpStream>;
     async fn handshake(
         &self,
         tcp: TcpStream,
@@ -168,21 +176,14 @@ impl Acceptor for PeerTrust {
             self.refusals.note(remote, "no peer is registered");
             return None;
         };
-        let stream =
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, TlsAcceptor::from(config).accept(tcp))
-                .await
-            {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    tracing::debug!(%remote, error = %e, "federation handshake refused");
-                    self.refusals.note(remote, "handshake refused");
-                    return None;
-                }
-                Err(_) => {
-                    self.refusals.note(remote, "handshake timed out");
-                    return None;
-                }
-            };
+        let stream = match TlsAcceptor::from(config).accept(tcp).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::debug!(%remote, error = %e, "federation handshake refused");
+                self.refusals.note(remote, "handshake refused");
+                return None;
+            }
+        };
         let chain = stream.get_ref().1.peer_certificates()?.to_vec();
         let (leaf, intermediates) = chain.split_first()?;
         let now = UnixTime::now();
@@ -207,13 +208,15 @@ mod refusal_tests {
     use super::Refusals;
 
     #[test]
-    fn a_flood_of_refusals_writes_one_line() {
+    fn a_flood_of_refusals_writes_one_line_per_address() {
         let r = Refusals::default();
-        let remote = "127.0.0.1:9".parse().unwrap();
-        for _ in 0..1000 {
-            r.note(remote, "handshake refused");
-        }
-        // The first wrote a line; the other 999 wait for the next one.
-        assert_eq!(r.since.load(std::sync::atomic::Ordering::Relaxed), 999);
+        let one = "127.0.0.1:9".parse().unwrap();
+        let other = "127.0.0.2:9".parse().unwrap();
+        let lines = (0..1000)
+            .filter_map(|_| r.note(one, "handshake refused"))
+            .count();
+        assert_eq!(lines, 1, "the first wrote a line; the other 999 wait");
+        assert_eq!(r.note(other, "handshake refused"), Some(0), "another address has its own line");
+        assert_eq!(r.seen.lock().unwrap()[&one.ip()].1, 999);
     }
 }

@@ -109,6 +109,7 @@ fn config_for(opts: &InitOptions) -> Result<NodeConfig, NodeError> {
         stats: Default::default(),
         workflow: Default::default(),
         notify: Default::default(),
+        limits: Default::default(),
     })
 }
 

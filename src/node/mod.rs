@@ -66,6 +66,8 @@ pub struct Node {
     /// Wakes the courier after a transaction that queued envelopes commits.
     pub outbox_ready: std::sync::Arc<tokio::sync::Notify>,
     pub events: Events,
+    /// Both doors' connection counters (`/metrics`).
+    pub doors: crate::net::Doors,
 }
 
 /// Counters that only grow, for whoever needs to wait for delivery (tests, the
@@ -200,6 +202,7 @@ impl Node {
             blobs,
             outbox_ready: Default::default(),
             events: Events::default(),
+            doors: Default::default(),
         })
     }
 

@@ -93,3 +93,66 @@ pub async fn prune_failures(
         .await?;
     Ok(())
 }
+
+/// Takes one attempt of `key`'s quota (at most `max` within `window_ms`, none
+/// while locked), in one statement, so concurrent attempts cannot all pass a
+/// check made before any of them counted. `Err(until)` when none is left.
+pub async fn reserve_attempt(
+    conn: &mut AnyConnection,
+    key: &str,
+    max: i64,
+    window_ms: i64,
+    lock_ms: i64,
+    now: i64,
+) -> Result<Result<(), i64>, StoreError> {
+    sqlx::query(
+        "INSERT INTO sign_in_failures (key, failures, window_start, locked_until)
+         VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let taken = sqlx::query(
+        "UPDATE sign_in_failures SET
+           failures = CASE WHEN $2 - window_start > $3 THEN 1 ELSE failures + 1 END,
+           window_start = CASE WHEN $2 - window_start > $3 THEN $2 ELSE window_start END
+         WHERE key = $1 AND locked_until <= $2 AND (failures < $4 OR $2 - window_start > $3)",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(window_ms)
+    .bind(max)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if taken == 1 {
+        return Ok(Ok(()));
+    }
+    let f = failures(conn, key).await?;
+    // Locked, or the quota is taken by attempts still being checked.
+    Ok(Err(f
+        .locked_at(now)
+        .unwrap_or_else(|| now.saturating_add(lock_ms.min(window_ms)))))
+}
+
+/// After a failed attempt of `key`: locks it when its quota is used up.
+pub async fn lock_if_spent(
+    conn: &mut AnyConnection,
+    key: &str,
+    max: i64,
+    lock_ms: i64,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let until = now.saturating_add(lock_ms);
+    sqlx::query(
+        "UPDATE sign_in_failures SET locked_until = $2 WHERE key = $1 AND failures >= $3 AND locked_until <= $4",
+    )
+    .bind(key)
+    .bind(until)
+    .bind(max)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(failures(conn, key).await?.locked_at(now))
+}

@@ -382,13 +382,67 @@ async fn accounts_and_sessions(backend: Backend) {
     let (status, _) = desk.get(&auditor, "/api/v1/audit?since=yesterday").await;
     assert_eq!(status, 422);
 
-    // Lock-out per address: twenty failures from one address lock it for every name.
+    // Twenty failures with made-up names from one address slow that address's
+    // guesses down, but lock no one out: a right password still gets in.
     for i in 0..20 {
         desk.login(&format!("guess{i}"), "wrong password!!").await;
     }
     let (status, _) = desk.login("auditor1", PASSWORD).await;
-    assert_eq!(status, 429, "the address is locked");
+    assert_eq!(status, 200, "a right password is never stopped by others' guesses");
+    let started = std::time::Instant::now();
+    let (status, _) = desk.login("guess-more", "wrong password!!").await;
+    assert_eq!(status, 401);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "a guess from a slowed address is answered after a second"
+    );
     run.shutdown().await.unwrap();
 }
 
 on_both_backends!(accounts_and_sessions);
+
+/// Thirty sign-ins for one name at once, all wrong, and then the right one:
+/// no more passwords are checked than the limit, whatever the concurrency
+/// (the quota is taken before the check, in one statement).
+async fn simultaneous_guesses_check_at_most_the_limit(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, _la_dir) = pair(root.path(), &dbs);
+    add_user(&th_dir, "malee", "officer", None, PASSWORD);
+    add_user(&th_dir, "auditor1", "auditor", None, PASSWORD);
+    let (_node, run) = th_dir.start().await;
+    let desk = Desk {
+        base: format!("http://{}", run.desk_addr),
+        http: reqwest::Client::new(),
+    };
+    let guesses = (0..30).map(|i| {
+        let desk = &desk;
+        async move { desk.login("malee", &format!("wrong password {i}")).await.0 }
+    });
+    let answers = futures_util::future::join_all(guesses).await;
+    assert!(answers.iter().all(|s| *s == 401 || *s == 429), "{answers:?}");
+    assert!(answers.contains(&429), "the quota ran out: {answers:?}");
+    let (status, _) = desk.login("malee", PASSWORD).await;
+    assert_eq!(status, 429, "the name is locked, the right password too");
+
+    let auditor = desk.token("auditor1", PASSWORD).await;
+    let (_, entries) = desk
+        .get(&auditor, "/api/v1/audit?action=session.sign_in&limit=1000")
+        .await;
+    let checked = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "malee")
+        .filter(|e| {
+            let d = e["detail"].as_str().unwrap();
+            d.contains("outcome=failed") || d.contains("outcome=ok")
+        })
+        .count();
+    assert!(checked <= 5, "{checked} passwords were checked");
+    assert_eq!(checked, 5, "the whole quota was used");
+    run.shutdown().await.unwrap();
+}
+
+on_both_backends!(simultaneous_guesses_check_at_most_the_limit);

@@ -24,7 +24,6 @@ pub(super) async fn baseline_server(
         .await
         .map_err(failed)?;
     let addr = tcp.local_addr().map_err(failed)?;
-    let listener = crate::net::TlsListener::new(tcp, trust).map_err(failed)?;
     let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let app = axum::Router::new().route(
         "/fed/v1/envelopes",
@@ -49,12 +48,11 @@ pub(super) async fn baseline_server(
             }
         }),
     );
+    let limits = crate::net::DoorLimits::from_config(&Default::default());
     let task = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<crate::net::ConnInfo>(),
-        )
-        .await;
+        let (_running, stopped) = tokio::sync::watch::channel(false);
+        let stats = Arc::new(crate::net::DoorStats::default());
+        let _ = crate::net::serve(tcp, trust, app, limits, stats, stopped).await;
     });
     Ok((format!("https://{addr}"), task))
 }
