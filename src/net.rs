@@ -236,6 +236,10 @@ impl Drop for Leave {
     }
 }
 
+/// HTTP/2 streams per connection, and the bytes each may have unread.
+const H2_STREAMS: u32 = 64;
+const H2_STREAM_WINDOW: u32 = 256 * 1024;
+
 /// How long a stopping door waits for requests in progress.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -355,14 +359,26 @@ async fn connection<A: Acceptor>(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.idle))
         .keep_alive_timeout(limits.header)
-        .max_concurrent_streams(64);
+        .max_concurrent_streams(H2_STREAMS)
+        // A stream waiting for its turn (a peer's share) must not hold the
+        // window the others need: each stream's window is small, the
+        // connection's holds all of them (16 MiB buffered at most).
+        .initial_stream_window_size(H2_STREAM_WINDOW)
+        .initial_connection_window_size(H2_STREAMS * H2_STREAM_WINDOW);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
     let mut stopping = false;
     loop {
         let check_in = limits.idle.saturating_sub(slot.idle_for());
         tokio::select! {
-            _ = conn.as_mut() => break,
+            done = conn.as_mut() => {
+                // Headers that took too long (hyper's own deadline).
+                let slow = done.as_ref().err().and_then(|e| e.downcast_ref::<hyper::Error>()).is_some_and(hyper::Error::is_timeout);
+                if slow {
+                    stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                }
+                break;
+            }
             _ = slot.close.notified() => break,
             _ = stop_asked(&mut stopped), if !stopping => {
                 stopping = true;

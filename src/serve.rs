@@ -225,6 +225,9 @@ fn spawn_upkeep(node: Arc<Node>, mut stop: watch::Receiver<bool>) -> JoinHandle<
             if let Err(e) = crate::app::checkpoint::send_due(&node, now, due).await {
                 tracing::warn!(error = %e, "audit checkpoint not sent; will retry");
             }
+            if let Err(e) = crate::app::retention::sweep_orphan_blobs(&node, now).await {
+                tracing::warn!(error = %e, "orphan blob sweep failed; will retry");
+            }
             if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
                 if last_sweep.is_some() {
                     node.warn_if_cert_expires(now);

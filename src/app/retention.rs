@@ -69,3 +69,38 @@ pub async fn purge(
     }
     Ok(Some(out))
 }
+
+/// Deletes blobs a peer uploaded that no envelope named within
+/// `[limits] orphan_blob_secs` (a sender whose envelope comes later uploads its
+/// blobs again). Returns how many were deleted.
+pub async fn sweep_orphan_blobs(
+    node: &Node,
+    now: time::OffsetDateTime,
+) -> Result<usize, StoreError> {
+    use crate::store::received;
+    let age_ms =
+        i64::try_from(node.config.limits.orphan_blob_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let before = millis(now).saturating_sub(age_ms);
+    let mut deleted = 0;
+    loop {
+        let mut conn = node.store.pool().acquire().await?;
+        let orphans = received::orphans(&mut conn, before, 100).await?;
+        if orphans.is_empty() {
+            break;
+        }
+        for sha256 in &orphans {
+            if !received::held_by_a_case(&mut conn, sha256).await? {
+                node.blobs
+                    .delete(sha256)
+                    .await
+                    .map_err(|e| StoreError::Conflict(e.to_string()))?;
+                deleted += 1;
+            }
+            received::forget(&mut conn, sha256).await?;
+        }
+    }
+    if deleted > 0 {
+        tracing::info!(blobs = deleted, "blobs no envelope named were deleted");
+    }
+    Ok(deleted)
+}

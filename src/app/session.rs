@@ -57,7 +57,15 @@ fn gate(ip: IpAddr) -> Arc<tokio::sync::Mutex<()>> {
 async fn reserve(node: &Node, key: &str, now_ms: i64) -> Result<Result<(), i64>, AppError> {
     let l = throttle::PER_USER;
     let mut conn = node.store.pool().acquire().await?;
-    Ok(sessions::reserve_attempt(&mut conn, key, l.max_failures, l.window_ms, l.lock_ms, now_ms).await?)
+    Ok(sessions::reserve_attempt(
+        &mut conn,
+        key,
+        l.max_failures,
+        l.window_ms,
+        l.lock_ms,
+        now_ms,
+    )
+    .await?)
 }
 
 /// After a wrong password: the name's lock if its quota is spent, and one more
@@ -267,11 +275,11 @@ pub async fn change_password(
     sessions::clear_failures(&mut tx, &key).await?;
     tx.commit().await?;
     let new_hash = make_password_hash(new).await.map_err(|message| {
-            AppError::Invalid(crate::domain::messages::BodyError::new(
-                "new_password",
-                message,
-            ))
-        })?;
+        AppError::Invalid(crate::domain::messages::BodyError::new(
+            "new_password",
+            message,
+        ))
+    })?;
     let mut tx = node.store.begin().await?;
     users::set_password(&mut tx, username, &new_hash).await?;
     let entry = Entry {

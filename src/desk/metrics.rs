@@ -1,5 +1,5 @@
-//! `GET /metrics`: Prometheus text. Counts and ages only; the only label is a
-//! peer's node id. Nothing about a person, a case or a user.
+//! `GET /metrics`: Prometheus text. Counts and ages only; the only labels are a
+//! peer's node id and a door's name. Nothing about a person, a case or a user.
 
 use std::fmt::Write;
 
@@ -79,6 +79,7 @@ pub async fn metrics(State(state): State<DeskState>) -> Result<Response, ApiErro
             let _ = writeln!(out, "{name}{{peer=\"{}\"}} {value}", r.peer_id);
         }
     }
+    doors(&mut out, &state.node.doors);
     let name = "mittaphap_certificate_expiry_seconds";
     let _ = writeln!(
         out,
@@ -86,4 +87,56 @@ pub async fn metrics(State(state): State<DeskState>) -> Result<Response, ApiErro
         state.node.cert_expires_in(time::OffsetDateTime::now_utc())
     );
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+/// A series: name, type, help, and how to read it off a door.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&crate::net::DoorStats) -> u64,
+);
+
+/// Both doors' connections: open now, and closed or refused under the limits.
+fn doors(out: &mut String, doors: &crate::net::Doors) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let each = [("desk", &doors.desk), ("federation", &doors.federation)];
+    let series: [Series; 5] = [
+        (
+            "mittaphap_connections_open",
+            "gauge",
+            "Connections open now, per door.",
+            |d| d.open.load(Relaxed),
+        ),
+        (
+            "mittaphap_connections_timed_out_total",
+            "counter",
+            "Connections closed for a slow handshake, slow headers or idleness, per door.",
+            |d| d.timed_out.load(Relaxed),
+        ),
+        (
+            "mittaphap_connections_evicted_total",
+            "counter",
+            "Idle connections closed to make room at the cap, per door.",
+            |d| d.evicted.load(Relaxed),
+        ),
+        (
+            "mittaphap_connections_turned_away_total",
+            "counter",
+            "Connections refused at the cap while every open one was busy, per door.",
+            |d| d.turned_away.load(Relaxed),
+        ),
+        (
+            "mittaphap_handshakes_refused_total",
+            "counter",
+            "TLS handshakes refused (no registered peer's certificate, bad TLS), per door.",
+            |d| d.refused.load(Relaxed),
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (door, stats) in each {
+            let _ = writeln!(out, "{name}{{door=\"{door}\"}} {}", value(stats));
+        }
+    }
 }

@@ -22,6 +22,13 @@ pub enum FedError {
     Unprocessable(String),
     #[error("not found")]
     NotFound,
+    /// The peer's share of the door is in use: try again shortly (not logged,
+    /// so a peer that floods the door cannot flood the log).
+    #[error("this peer has too many requests in progress")]
+    Busy,
+    /// Over a share of storage; retried once blobs are named or swept.
+    #[error("{0}")]
+    Full(String),
     #[error("this method is not allowed here")]
     MethodNotAllowed,
     /// Our failure, worth retrying (database or blob store unreachable).
@@ -38,6 +45,8 @@ impl FedError {
             Self::UnknownPeer => (StatusCode::FORBIDDEN, "unknown_peer"),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Self::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            Self::Full(_) => (StatusCode::INSUFFICIENT_STORAGE, "over_share"),
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

@@ -110,7 +110,7 @@ impl PeerShares {
 }
 
 fn busy() -> FedError {
-    FedError::Unavailable("this peer has too many requests in progress".into())
+    FedError::Busy
 }
 
 /// A registered peer, proven by the client certificate of this connection.

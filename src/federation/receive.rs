@@ -79,9 +79,22 @@ pub async fn receive(
         )
         .await;
     };
-    let parsed = match serde_json::from_slice::<EnvelopeRequest>(&request) {
-        Ok(r) => r,
-        Err(e) => {
+    // Parsing, base64 and hashing of a body up to the size limit are CPU work:
+    // done once, off the async threads, so large envelopes cannot starve the
+    // handshakes and requests of other peers.
+    let read = tokio::task::spawn_blocking(move || {
+        serde_json::from_slice::<EnvelopeRequest>(&request).map(|parsed| {
+            let body = STANDARD.decode(&parsed.body).ok().map(|b| {
+                let digest = Digest::of(&b);
+                (b, digest)
+            });
+            (parsed, body)
+        })
+    })
+    .await;
+    let (parsed, body) = match read {
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) => {
             return rejected(
                 state,
                 peer,
@@ -92,6 +105,7 @@ pub async fn receive(
             )
             .await;
         }
+        Err(e) => return Outcome::Unavailable(e.to_string()),
     };
     let envelope_hash = envelope_sha256(&parsed.jws);
     // The jti, read before verification only to address the receipt; one that is
@@ -104,7 +118,7 @@ pub async fn receive(
     let deadline = tokio::time::Instant::now() + REORDER_WAIT;
     loop {
         let mut advanced = state.node.events.accepted.subscribe();
-        match check_and_store(state, peer, &parsed, &envelope_hash, now).await {
+        match check_and_store(state, peer, &parsed, body.as_ref(), &envelope_hash, now).await {
             Ok(Ok(outcome)) => return outcome,
             Ok(Err(refusal))
                 if refusal.reason == Reason::SeqGap && tokio::time::Instant::now() < deadline =>
@@ -126,6 +140,7 @@ async fn check_and_store(
     state: &FedState,
     peer: &VerifiedPeer,
     req: &EnvelopeRequest,
+    body: Option<&(Vec<u8>, Digest)>,
     envelope_hash: &str,
     now: time::OffsetDateTime,
 ) -> Result<Result<Outcome, Refusal>, StoreError> {
@@ -133,13 +148,13 @@ async fn check_and_store(
         Ok(c) => c,
         Err(r) => return Ok(Err(r)),
     };
-    let Ok(body) = STANDARD.decode(&req.body) else {
+    let Some((body, digest)) = body else {
         return Ok(Err(refuse(
             Reason::Malformed,
             "body is not standard base64",
         )));
     };
-    if Digest::of(&body) != claims.body {
+    if *digest != claims.body {
         return Ok(Err(refuse(
             Reason::BodyMismatch,
             "body hash or length differs from the envelope",
@@ -223,7 +238,7 @@ async fn check_and_store(
     // The move, applied to its case in this same transaction: exactly once.
     let applied = if claims.kind == crate::protocol::checkpoint::KIND {
         let held =
-            crate::app::checkpoint::hold(&mut tx, &state.node, &peer.node_id, &body, &claims.jti)
+            crate::app::checkpoint::hold(&mut tx, &state.node, &peer.node_id, body, &claims.jti)
                 .await?;
         Some(held)
     } else {
@@ -233,7 +248,7 @@ async fn check_and_store(
             &peer.node_id,
             &claims.kind,
             claims.case.as_deref(),
-            &body,
+            body,
             &claims.jti,
             now,
         )
@@ -256,6 +271,9 @@ async fn check_and_store(
         applied_at: Some(at),
     };
     inbox::insert(&mut tx, &row).await?;
+    // The blobs it names belong to the envelope now, not to the orphan sweep.
+    let named: Vec<String> = claims.blobs.iter().map(|b| b.sha256.clone()).collect();
+    crate::store::received::named(&mut tx, &named).await?;
     let new_head = Head {
         seq: claims.seq,
         sha256: envelope_hash.to_owned(),

@@ -81,6 +81,7 @@ async fn put_blob(
     peer: VerifiedPeer,
     State(state): State<FedState>,
     Path(sha256): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, axum::Json<BlobStored>), FedError> {
     if !is_sha256_hex(&sha256) {
@@ -89,14 +90,50 @@ async fn put_blob(
         ));
     }
     let max = state.node.config.federation.max_blob_bytes;
-    match state
-        .node
+    let node = &state.node;
+    let here_already = node
+        .blobs
+        .len(&sha256)
+        .await
+        .map_err(|e| FedError::Unavailable(e.to_string()))?
+        .is_some();
+    if !here_already {
+        // A peer's blobs that no envelope names yet are capped, so a peer
+        // cannot fill the disk with uploads it never refers to.
+        let declared = headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        let cap = i64::try_from(node.config.limits.peer_blob_mib.saturating_mul(1 << 20))
+            .unwrap_or(i64::MAX);
+        let mut conn = connection(&state).await?;
+        let waiting = crate::store::received::unnamed_bytes(&mut conn, &peer.node_id)
+            .await
+            .map_err(|e| FedError::Unavailable(e.to_string()))?;
+        drop(conn);
+        if waiting.saturating_add(declared) > cap {
+            return Err(FedError::Full(format!(
+                "blobs that no envelope names yet are over this peer's share ({} MiB)",
+                node.config.limits.peer_blob_mib
+            )));
+        }
+    }
+    match node
         .blobs
         .receive(&sha256, body.into_data_stream(), max)
         .await
     {
         Ok(d) => {
             tracing::debug!(peer = %peer.node_id, len = d.len, "blob stored");
+            if !here_already {
+                let mut conn = connection(&state).await?;
+                let now = crate::store::millis(time::OffsetDateTime::now_utc());
+                let len = i64::try_from(d.len).unwrap_or(i64::MAX);
+                crate::store::received::note(&mut conn, &d.sha256, &peer.node_id, len, now)
+                    .await
+                    .map_err(|e| FedError::Unavailable(e.to_string()))?;
+            }
             Ok((
                 StatusCode::OK,
                 axum::Json(BlobStored {

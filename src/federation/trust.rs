@@ -216,7 +216,11 @@ mod refusal_tests {
             .filter_map(|_| r.note(one, "handshake refused"))
             .count();
         assert_eq!(lines, 1, "the first wrote a line; the other 999 wait");
-        assert_eq!(r.note(other, "handshake refused"), Some(0), "another address has its own line");
+        assert_eq!(
+            r.note(other, "handshake refused"),
+            Some(0),
+            "another address has its own line"
+        );
         assert_eq!(r.seen.lock().unwrap()[&one.ip()].1, 999);
     }
 }

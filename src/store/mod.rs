@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod peers;
 pub mod pending;
 pub mod prosecution;
+pub mod received;
 pub mod search;
 pub mod sessions;
 pub mod users;

@@ -131,9 +131,9 @@ pub async fn reserve_attempt(
     }
     let f = failures(conn, key).await?;
     // Locked, or the quota is taken by attempts still being checked.
-    Ok(Err(f
-        .locked_at(now)
-        .unwrap_or_else(|| now.saturating_add(lock_ms.min(window_ms)))))
+    Ok(Err(f.locked_at(now).unwrap_or_else(|| {
+        now.saturating_add(lock_ms.min(window_ms))
+    })))
 }
 
 /// After a failed attempt of `key`: locks it when its quota is used up.

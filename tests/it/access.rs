@@ -388,7 +388,10 @@ async fn accounts_and_sessions(backend: Backend) {
         desk.login(&format!("guess{i}"), "wrong password!!").await;
     }
     let (status, _) = desk.login("auditor1", PASSWORD).await;
-    assert_eq!(status, 200, "a right password is never stopped by others' guesses");
+    assert_eq!(
+        status, 200,
+        "a right password is never stopped by others' guesses"
+    );
     let started = std::time::Instant::now();
     let (status, _) = desk.login("guess-more", "wrong password!!").await;
     assert_eq!(status, 401);
@@ -421,7 +424,10 @@ async fn simultaneous_guesses_check_at_most_the_limit(backend: Backend) {
         async move { desk.login("malee", &format!("wrong password {i}")).await.0 }
     });
     let answers = futures_util::future::join_all(guesses).await;
-    assert!(answers.iter().all(|s| *s == 401 || *s == 429), "{answers:?}");
+    assert!(
+        answers.iter().all(|s| *s == 401 || *s == 429),
+        "{answers:?}"
+    );
     assert!(answers.contains(&429), "the quota ran out: {answers:?}");
     let (status, _) = desk.login("malee", PASSWORD).await;
     assert_eq!(status, 429, "the name is locked, the right password too");

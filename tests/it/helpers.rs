@@ -424,7 +424,11 @@ impl Serve {
             .env("MITTAPHAP_RETRY_MAX_MS", "300")
             .env_remove("MITTAPHAP_DATABASE_URL")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(if std::env::var_os("MITTAPHAP_TEST_SERVE_LOG").is_some() {
+                std::process::Stdio::inherit()
+            } else {
+                std::process::Stdio::null()
+            })
             .spawn()
             .unwrap();
         let url = format!("http://127.0.0.1:{}/readyz", node.desk_port);

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod abuse;
 mod access;
 mod architecture;
 mod assign;

@@ -530,6 +530,14 @@ async fn a_return_through_both_nodes_pages_in_chromium() {
             "Shelter social worker",
         )
         .await;
+        // The notice of the page before must not pass for the next one's.
+        b.client
+            .execute(
+                "document.querySelectorAll('.notice').forEach(n => n.remove())",
+                vec![],
+            )
+            .await
+            .unwrap();
         b.click("form[action$='/consents'] button").await;
         b.client
             .wait()
