@@ -88,11 +88,51 @@ mod pool {
 
 pub use pool::set_workers as set_hashing_threads;
 
-/// `verify_password` on a hashing thread.
+/// `verify_password` on a hashing thread, in that thread's own argon2 memory.
 pub async fn check_password(password: String, hash: String) -> bool {
-    pool::run(move || verify_password(&password, &hash))
+    pool::run(move || MEMORY.with_borrow_mut(|m| verify_reusing(m, &password, &hash)))
         .await
         .unwrap_or(false)
+}
+
+thread_local! {
+    /// Each hashing thread's argon2 working memory, allocated once and reused:
+    /// the allocator does not always give back memory freed by a hash.
+    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// As `verify_password`, working in `memory` (grown to the hash's cost once).
+fn verify_reusing(memory: &mut Vec<argon2::Block>, password: &str, hash: &str) -> bool {
+    use argon2::password_hash::phc::{Output, PasswordHash};
+    use argon2::{Algorithm, Params, Version};
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Ok(params), Ok(algorithm)) = (
+        Params::try_from(&parsed),
+        Algorithm::try_from(parsed.algorithm.as_str()),
+    ) else {
+        return false;
+    };
+    let Ok(version) = parsed.version.map(Version::try_from).transpose() else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() != blocks {
+        *memory = vec![argon2::Block::new(); blocks];
+    }
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let Some(out) = out.get_mut(..expected.len()) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
+    argon2
+        .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut memory[..])
+        .is_ok()
+        && Output::new(out).is_ok_and(|got| got == *expected)
 }
 
 /// `hash_password` on a hashing thread.
@@ -319,6 +359,18 @@ mod tests {
         assert!(hash.starts_with("$argon2id$"));
         assert!(verify_password("correct horse battery", &hash));
         assert!(!verify_password("correct horse battery!", &hash));
+        let mut memory = Vec::new();
+        assert!(verify_reusing(&mut memory, "correct horse battery", &hash));
+        assert!(!verify_reusing(
+            &mut memory,
+            "correct horse battery!",
+            &hash
+        ));
+        assert!(!verify_reusing(
+            &mut memory,
+            "correct horse battery",
+            "$argon2id$v=19$bad"
+        ));
     }
 
     #[test]

@@ -335,3 +335,50 @@ async fn blobs_no_envelope_names_are_swept(backend: Backend) {
 }
 
 crate::on_both_backends!(blobs_no_envelope_names_are_swept);
+
+/// Current resident memory of a process (MiB).
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        / 1024
+}
+
+/// Forty sign-ins at once (eight people, five each: a name's quota): passwords
+/// are hashed two at a time on threads of their own, so memory grows by two
+/// hashes' worth, not forty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_at_once_keep_memory_flat() {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (_th, mut la) = pair(root.path(), &dbs);
+    for i in 0..8 {
+        add_user(&la, &format!("officer{i}"), "officer", None, PASSWORD);
+    }
+    la.release_ports();
+    let la_serve = Serve::start(&la).await;
+    let desk = Desk {
+        base: format!("http://127.0.0.1:{}", la.desk_port),
+        http: reqwest::Client::new(),
+    };
+    desk.token("officer0", PASSWORD).await;
+    let before = rss_mib(la_serve.0.id());
+    let names: Vec<String> = (0..40).map(|i| format!("officer{}", i % 8)).collect();
+    for _ in 0..2 {
+        let all = names.iter().map(|n| desk.login(n, PASSWORD));
+        let answers = futures_util::future::join_all(all).await;
+        let statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    }
+    let after = rss_mib(la_serve.0.id());
+    let peak = peak_rss_mib(la_serve.0.id());
+    eprintln!("80 sign-ins, 40 at a time: RSS {before} → {after} MiB, peak {peak} MiB");
+    assert!(
+        peak.saturating_sub(before) < 64,
+        "RSS grew from {before} to a peak of {peak} MiB"
+    );
+}
