@@ -45,6 +45,15 @@ fn io_err(e: std::io::Error) -> BlobError {
     BlobError::Io(e.to_string())
 }
 
+/// Removes a staged file when dropped (once committed it is gone already).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Blobs {
     store: Arc<dyn ObjectStore>,
@@ -166,6 +175,8 @@ impl Blobs {
             return Err(BlobError::Mismatch);
         }
         let staged = self.staging_path();
+        // Removed however this ends, a dropped upload included.
+        let _remove = RemoveOnDrop(staged.clone());
         let written = async {
             let file = std::fs::File::create(&staged).map_err(io_err)?;
             let mut hashing = HashingWriter::new(std::io::BufWriter::new(file));

@@ -81,11 +81,8 @@ async fn count_failure(
     sessions::prune_failures(conn, now_ms, window).await?;
     let locked = sessions::lock_if_spent(conn, key, l.max_failures, l.lock_ms, now_ms).await?;
     if let Some(ip) = addr {
-        let k = addr_key(ip);
-        let f = sessions::failures(conn, &k)
-            .await?
-            .after_failure(throttle::PER_ADDRESS, now_ms);
-        sessions::set_failures(conn, &k, f).await?;
+        sessions::count_failure(conn, &addr_key(ip), throttle::PER_ADDRESS.window_ms, now_ms)
+            .await?;
     }
     Ok(locked)
 }

@@ -50,27 +50,6 @@ pub async fn failures(conn: &mut AnyConnection, key: &str) -> Result<Failures, S
         .unwrap_or_default())
 }
 
-pub async fn set_failures(
-    conn: &mut AnyConnection,
-    key: &str,
-    f: Failures,
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "INSERT INTO sign_in_failures (key, failures, window_start, locked_until) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(key)
-    .bind(f.failures)
-    .bind(f.window_start)
-    .bind(f.locked_until)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 pub async fn clear_failures(conn: &mut AnyConnection, key: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
         .bind(key)
@@ -105,35 +84,48 @@ pub async fn reserve_attempt(
     lock_ms: i64,
     now: i64,
 ) -> Result<Result<(), i64>, StoreError> {
-    sqlx::query(
-        "INSERT INTO sign_in_failures (key, failures, window_start, locked_until)
-         VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(key)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    let taken = sqlx::query(
-        "UPDATE sign_in_failures SET
-           failures = CASE WHEN $2 - window_start > $3 THEN 1 ELSE failures + 1 END,
-           window_start = CASE WHEN $2 - window_start > $3 THEN $2 ELSE window_start END
-         WHERE key = $1 AND locked_until <= $2 AND (failures < $4 OR $2 - window_start > $3)",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(window_ms)
-    .bind(max)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if taken == 1 {
-        return Ok(Ok(()));
+    // A success clears the row; if that happens between the insert and the
+    // update, the attempt is taken again on a fresh row.
+    for _ in 0..3 {
+        sqlx::query(
+            "INSERT INTO sign_in_failures (key, failures, window_start, locked_until)
+             VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        let taken = sqlx::query(
+            "UPDATE sign_in_failures SET
+               failures = CASE WHEN $2 - window_start > $3 THEN 1 ELSE failures + 1 END,
+               window_start = CASE WHEN $2 - window_start > $3 THEN $2 ELSE window_start END
+             WHERE key = $1 AND locked_until <= $2 AND (failures < $4 OR $2 - window_start > $3)",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window_ms)
+        .bind(max)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if taken == 1 {
+            return Ok(Ok(()));
+        }
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT failures, locked_until FROM sign_in_failures WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some((_, locked_until)) = row {
+            // Locked, or the quota is taken by attempts still being checked.
+            return Ok(Err(if locked_until > now {
+                locked_until
+            } else {
+                now.saturating_add(lock_ms.min(window_ms))
+            }));
+        }
     }
-    let f = failures(conn, key).await?;
-    // Locked, or the quota is taken by attempts still being checked.
-    Ok(Err(f.locked_at(now).unwrap_or_else(|| {
-        now.saturating_add(lock_ms.min(window_ms))
-    })))
+    Ok(Err(now.saturating_add(lock_ms.min(window_ms))))
 }
 
 /// After a failed attempt of `key`: locks it when its quota is used up.
@@ -155,4 +147,34 @@ pub async fn lock_if_spent(
     .execute(&mut *conn)
     .await?;
     Ok(failures(conn, key).await?.locked_at(now))
+}
+
+/// Counts one failure under `key` (an address) in place: concurrent failures
+/// each count, and none of them trips over another's row.
+pub async fn count_failure(
+    conn: &mut AnyConnection,
+    key: &str,
+    window_ms: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sign_in_failures (key, failures, window_start, locked_until)
+         VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE sign_in_failures SET
+           failures = CASE WHEN $2 - window_start > $3 THEN 1 ELSE failures + 1 END,
+           window_start = CASE WHEN $2 - window_start > $3 THEN $2 ELSE window_start END
+         WHERE key = $1",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(window_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
