@@ -42,30 +42,29 @@ fn addr_key(ip: IpAddr) -> String {
 /// How long a wrong guess from a slowed address holds that address's gate.
 const GUESS_PENALTY: std::time::Duration = std::time::Duration::from_secs(1);
 
+type Gates = HashMap<IpAddr, Arc<tokio::sync::Mutex<()>>>;
+
 /// One gate per slowed address: its sign-ins are checked one at a time.
-static GATES: std::sync::Mutex<Option<HashMap<IpAddr, Arc<tokio::sync::Mutex<()>>>>> =
-    std::sync::Mutex::new(None);
+static GATES: std::sync::LazyLock<std::sync::Mutex<Gates>> =
+    std::sync::LazyLock::new(Default::default);
 
 fn gate(ip: IpAddr) -> Arc<tokio::sync::Mutex<()>> {
     let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
-    let gates = gates.get_or_insert_with(HashMap::new);
     gates.retain(|_, g| Arc::strong_count(g) > 1);
     gates.entry(ip).or_default().clone()
 }
 
 /// Takes one attempt of the name's quota, or says until when it is locked.
-async fn reserve(node: &Node, key: &str, now_ms: i64) -> Result<Result<(), i64>, AppError> {
+async fn reserve(
+    conn: &mut AnyConnection,
+    key: &str,
+    now_ms: i64,
+) -> Result<Result<(), i64>, AppError> {
     let l = throttle::PER_USER;
-    let mut conn = node.store.pool().acquire().await?;
-    Ok(sessions::reserve_attempt(
-        &mut conn,
-        key,
-        l.max_failures,
-        l.window_ms,
-        l.lock_ms,
-        now_ms,
-    )
-    .await?)
+    let taken =
+        sessions::reserve_attempt(conn, key, l.max_failures, l.window_ms, l.lock_ms, now_ms)
+            .await?;
+    Ok(taken)
 }
 
 /// After a wrong password: the name's lock if its quota is spent, and one more
@@ -142,12 +141,13 @@ pub async fn sign_in(
     };
     let mut conn = node.store.pool().acquire().await?;
     let user = users::get(&mut conn, username).await?;
+    let reserved = reserve(&mut conn, &key, now_ms).await?;
     drop(conn);
     let actor = user
         .as_ref()
         .map(|u| u.username.clone())
         .unwrap_or_else(|| "unknown".into());
-    if let Err(until) = reserve(node, &key, now_ms).await? {
+    if let Err(until) = reserved {
         let mut tx = node.store.begin().await?;
         audit_attempt(&mut tx, &actor, "locked", addr, now).await?;
         tx.commit().await?;
@@ -258,8 +258,9 @@ pub async fn change_password(
     let row = users::get(&mut conn, username)
         .await?
         .ok_or(AppError::Unauthorized)?;
+    let reserved = reserve(&mut conn, &key, millis(now)).await?;
     drop(conn);
-    if let Err(until) = reserve(node, &key, millis(now)).await? {
+    if let Err(until) = reserved {
         return Err(AppError::Locked(until));
     }
     if !check_password(current, row.password_hash).await {

@@ -1,5 +1,6 @@
-//! Throttling failed sign-ins, per user name and per client address. Pure: the
-//! counts and the time come in, the new counts go out.
+//! Throttling failed sign-ins, per user name and per client address: the limits,
+//! and what a stored count means at a given time (the counting itself is one
+//! SQL statement each, in `store::sessions`, so that concurrent attempts count).
 
 /// Failed sign-ins counted under one key since `window_start` (Unix ms).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -45,25 +46,6 @@ impl Failures {
     pub fn slowed(&self, limit: Limit, now: i64) -> bool {
         self.failures >= limit.max_failures && now - self.window_start <= limit.window_ms
     }
-
-    /// The counts after one more failure at `now`.
-    pub fn after_failure(self, limit: Limit, now: i64) -> Self {
-        let (failures, window_start) = if now - self.window_start > limit.window_ms {
-            (1, now)
-        } else {
-            (self.failures + 1, self.window_start)
-        };
-        let locked_until = if failures >= limit.max_failures {
-            now + limit.lock_ms
-        } else {
-            self.locked_until
-        };
-        Self {
-            failures,
-            window_start,
-            locked_until,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -71,24 +53,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_fifth_failure_in_the_window_locks() {
-        let mut f = Failures::default();
-        for i in 0..4 {
-            f = f.after_failure(PER_USER, 1_000_000 + i * 1000);
-            assert_eq!(f.locked_at(1_000_000 + i * 1000), None);
-        }
-        f = f.after_failure(PER_USER, 1_010_000);
-        assert_eq!(f.locked_at(1_010_000), Some(1_010_000 + 15 * MINUTE));
-        assert_eq!(f.locked_at(1_010_000 + 15 * MINUTE), None, "the lock ends");
+    fn a_lock_ends_when_its_time_is_up() {
+        let f = Failures {
+            failures: 5,
+            window_start: 1_000_000,
+            locked_until: 1_000_000 + 15 * MINUTE,
+        };
+        assert_eq!(f.locked_at(1_000_000), Some(1_000_000 + 15 * MINUTE));
+        assert_eq!(f.locked_at(1_000_000 + 15 * MINUTE), None);
     }
 
     #[test]
-    fn failures_spread_out_never_lock() {
-        let mut f = Failures::default();
-        for i in 0..50 {
-            f = f.after_failure(PER_USER, i * 16 * MINUTE);
-            assert_eq!(f.failures, 1);
-            assert_eq!(f.locked_at(i * 16 * MINUTE), None);
-        }
+    fn an_address_is_slowed_only_within_its_window() {
+        let f = Failures {
+            failures: 20,
+            window_start: 0,
+            locked_until: 0,
+        };
+        assert!(f.slowed(PER_ADDRESS, 15 * MINUTE));
+        assert!(
+            !f.slowed(PER_ADDRESS, 15 * MINUTE + 1),
+            "the window has passed"
+        );
+        let fewer = Failures { failures: 19, ..f };
+        assert!(!fewer.slowed(PER_ADDRESS, MINUTE));
     }
 }

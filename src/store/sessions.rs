@@ -87,14 +87,7 @@ pub async fn reserve_attempt(
     // A success clears the row; if that happens between the insert and the
     // update, the attempt is taken again on a fresh row.
     for _ in 0..3 {
-        sqlx::query(
-            "INSERT INTO sign_in_failures (key, failures, window_start, locked_until)
-             VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        ensure_row(conn, key, now).await?;
         let taken = sqlx::query(
             "UPDATE sign_in_failures SET
                failures = CASE WHEN $2 - window_start > $3 THEN 1 ELSE failures + 1 END,
@@ -157,14 +150,7 @@ pub async fn count_failure(
     window_ms: i64,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO sign_in_failures (key, failures, window_start, locked_until)
-         VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
-    )
-    .bind(key)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
+    ensure_row(conn, key, now).await?;
     sqlx::query(
         "UPDATE sign_in_failures SET
            failures = CASE WHEN $2 - window_start > $3 THEN 1 ELSE failures + 1 END,
@@ -174,6 +160,19 @@ pub async fn count_failure(
     .bind(key)
     .bind(now)
     .bind(window_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A row to count `key`'s attempts in, made if missing (concurrently safe).
+async fn ensure_row(conn: &mut AnyConnection, key: &str, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sign_in_failures (key, failures, window_start, locked_until)
+         VALUES ($1, 0, $2, 0) ON CONFLICT (key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(now)
     .execute(conn)
     .await?;
     Ok(())

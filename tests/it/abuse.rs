@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 use crate::desk::{Desk, add_user};
 use crate::exchange::{descriptor_of, outbox_row, pair, queue_note};
-use crate::helpers::{Backend, Databases, Serve, init_node, tls_provider, until};
+use crate::helpers::{Backend, Databases, Serve, init_node, proc_status_kib, tls_provider, until};
 use crate::web::PASSWORD;
 
 /// Sets `[limits]` values in a node's `node.toml` (written by `init` with every
@@ -174,15 +174,14 @@ async fn slow_clients_on_both_doors_keep_no_one_out() {
     );
 }
 
-/// Peak resident memory of a process (kB → MiB).
+/// Peak resident memory of a process (MiB).
 fn peak_rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        / 1024
+    proc_status_kib(&pid.to_string(), "VmHWM") / 1024
+}
+
+/// Current resident memory of a process (MiB).
+fn rss_mib(pid: u32) -> u64 {
+    proc_status_kib(&pid.to_string(), "VmRSS") / 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,17 +334,6 @@ async fn blobs_no_envelope_names_are_swept(backend: Backend) {
 }
 
 crate::on_both_backends!(blobs_no_envelope_names_are_swept);
-
-/// Current resident memory of a process (MiB).
-fn rss_mib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        / 1024
-}
 
 /// Forty sign-ins at once (eight people, five each: a name's quota): passwords
 /// are hashed two at a time on threads of their own, so memory grows by two

@@ -15,8 +15,8 @@ use mittaphap::store::{inbox, outbox, peers};
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, Databases, TestNode, init_node, init_node_reached_at, mittaphap, sha256_file,
-    tls_provider, wait_for, write_test_file,
+    Backend, Databases, TestNode, init_node, init_node_reached_at, mittaphap, proc_status_kib,
+    sha256_file, tls_provider, wait_for, write_test_file,
 };
 use crate::on_both_backends;
 use crate::proxy::Proxy;
@@ -413,7 +413,7 @@ async fn big_attachment_memory_stays_flat(backend: Backend) {
 
     // Forget the peak so far (best effort), and start counting from here.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-    let before = proc_status_kib("VmHWM").max(proc_status_kib("VmRSS"));
+    let before = proc_status_kib("self", "VmHWM").max(proc_status_kib("self", "VmRSS"));
     let t0 = std::time::Instant::now();
     let blob = seal_for(&a, "la-molsw", &file).await;
     let sealed = t0.elapsed();
@@ -426,7 +426,7 @@ async fn big_attachment_memory_stays_flat(backend: Backend) {
         .await
         .unwrap();
     let total = t0.elapsed();
-    let peak = proc_status_kib("VmHWM");
+    let peak = proc_status_kib("self", "VmHWM");
     let growth_mib = peak.saturating_sub(before) as f64 / 1024.0;
     assert_eq!(sha256_file(&opened), plain_sha);
     let published: Descriptor = serde_json::from_str(&la.descriptor()).unwrap();
@@ -458,18 +458,6 @@ async fn big_attachment_memory_stays_flat(backend: Backend) {
     b_run.shutdown().await.unwrap();
 }
 on_both_backends!(big_attachment_memory_stays_flat);
-
-fn proc_status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)
-                .and_then(|v| v.trim_start_matches(':').trim().strip_suffix(" kB"))
-        })
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// The receiver comes back from an older backup: it lost envelopes it had
 /// receipted. Its `seq_gap` receipt names the seq it expects, and the sender sends

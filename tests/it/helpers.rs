@@ -474,3 +474,16 @@ where
 pub async fn inbox_len(node: &mittaphap::node::Node, peer: &str) -> usize {
     crate::exchange::inbox_of(node, peer).await.len()
 }
+
+/// A memory figure (`VmRSS`, `VmHWM`, …) of a process (`self` or a pid) in kB.
+pub fn proc_status_kib(process: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)
+                .and_then(|v| v.trim_start_matches(':').trim().strip_suffix(" kB"))
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
