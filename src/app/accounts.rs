@@ -5,7 +5,7 @@ use argon2::Argon2;
 use argon2::password_hash::PasswordHasher;
 
 use super::audit::{self, Entry};
-use crate::domain::policy::{Role, acts_for_org};
+use crate::domain::policy::{Role, acts_for_org, reads_case_content};
 use crate::store::{Store, StoreError, millis, users};
 
 /// At least 12 characters (DESIGN: accounts).
@@ -265,8 +265,36 @@ pub async fn add(
         detail: &detail,
     };
     audit::record(&mut tx, entry, now).await?;
+    record_case_access(&mut tx, actor, &row.username, role, now).await?;
     tx.commit().await?;
     Ok(role)
+}
+
+/// The audit action of an account made or enabled that reads case content,
+/// shown to auditors on their page and counted on `/metrics`.
+pub const CASE_ACCESS: &str = "user.case_access";
+
+/// Records, beside `user.add` or `user.enable`, that the account now reads case
+/// content, when its role does.
+async fn record_case_access(
+    conn: &mut sqlx::AnyConnection,
+    actor: &str,
+    username: &str,
+    role: Role,
+    now: time::OffsetDateTime,
+) -> Result<(), StoreError> {
+    if !reads_case_content(role) {
+        return Ok(());
+    }
+    let detail = format!("user={username} role={}", role.as_str());
+    let entry = Entry {
+        actor,
+        action: CASE_ACCESS,
+        case_id: None,
+        detail: &detail,
+    };
+    audit::record(conn, entry, now).await?;
+    Ok(())
 }
 
 /// Disables or re-enables an account. Either way its tokens stop working at once.
@@ -293,6 +321,14 @@ pub async fn set_disabled(
         detail: &detail,
     };
     audit::record(&mut tx, entry, now).await?;
+    if !disabled {
+        let role = users::get(&mut tx, username)
+            .await?
+            .and_then(|u| Role::parse(&u.role));
+        if let Some(role) = role {
+            record_case_access(&mut tx, actor, username, role, now).await?;
+        }
+    }
     tx.commit().await?;
     Ok(())
 }

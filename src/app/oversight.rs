@@ -58,6 +58,13 @@ pub async fn audit_log(node: &Node, filter: &AuditFilter) -> Result<Vec<AuditRow
     Ok(audit::list(&mut conn, filter).await?)
 }
 
+/// How many accounts were made or enabled that read case content (every one,
+/// from the audit log: it survives restarts).
+pub async fn case_access_grants(node: &Node) -> Result<i64, AppError> {
+    let mut conn = node.store.pool().acquire().await?;
+    Ok(audit::count(&mut conn, super::accounts::CASE_ACCESS).await?)
+}
+
 /// Now, in the Unix milliseconds every stored time uses.
 pub fn now_ms() -> i64 {
     crate::domain::millis(time::OffsetDateTime::now_utc())

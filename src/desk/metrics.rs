@@ -80,6 +80,12 @@ pub async fn metrics(State(state): State<DeskState>) -> Result<Response, ApiErro
         }
     }
     doors(&mut out, &state.node.doors);
+    let name = "mittaphap_case_access_grants_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Accounts made or enabled that read case content (audit action user.case_access).\n# TYPE {name} counter\n{name} {}",
+        oversight::case_access_grants(&state.node).await?
+    );
     let name = "mittaphap_certificate_expiry_seconds";
     let _ = writeln!(
         out,

@@ -118,6 +118,12 @@ pub fn allows(role: Role, action: Action) -> bool {
         .any(|(r, actions)| *r == role && actions.contains(&action))
 }
 
+/// Whether an account of `role` reads case content (sealed content, or a
+/// granted prosecution track): making or enabling one is a sensitive event.
+pub fn reads_case_content(role: Role) -> bool {
+    allows(role, ReadSealed) || allows(role, ReadProsecution)
+}
+
 /// Whether users of `role` act for an organisation (their account names it): those
 /// who follow granted prosecution tracks.
 pub fn acts_for_org(role: Role) -> bool {

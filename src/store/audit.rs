@@ -79,6 +79,15 @@ pub struct Filter {
     pub limit: i64,
 }
 
+/// How many entries record `action`.
+pub async fn count(conn: &mut AnyConnection, action: &str) -> Result<i64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_log WHERE action = $1")
+        .bind(action)
+        .fetch_one(conn)
+        .await?;
+    Ok(n)
+}
+
 pub async fn list(conn: &mut AnyConnection, f: &Filter) -> Result<Vec<AuditRow>, StoreError> {
     Ok(sqlx::query_as(
         "SELECT position, at, actor, action, case_id, detail, prev_hash, hash FROM audit_log

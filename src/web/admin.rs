@@ -300,6 +300,7 @@ const AUDIT_ACTIONS: &[&str] = &[
     "case.handover_record",
     "case.handover_verify",
     "user.email",
+    crate::app::accounts::CASE_ACCESS,
 ];
 
 /// A day's first (or, with `end`, last) millisecond in Indochina Time.
@@ -335,6 +336,10 @@ async fn audit(
     };
     let rows = match oversight::audit_log(&state.node, &filter).await {
         Ok(r) => r,
+        Err(e) => return unavailable(&w, e),
+    };
+    let case_access = match oversight::case_access_grants(&state.node).await {
+        Ok(n) => n,
         Err(e) => return unavailable(&w, e),
     };
     // The next page starts after the last entry shown, with the same filter.
@@ -385,6 +390,7 @@ async fn audit(
         until: q.until.unwrap_or_default(),
         next,
         paged: q.after.is_some(),
+        case_access,
     };
     show(&page, StatusCode::OK, &t)
 }

@@ -486,4 +486,6 @@ pub struct AuditPage {
     pub next: Option<String>,
     /// Showing a page after the first.
     pub paged: bool,
+    /// Accounts made or enabled that read case content, ever.
+    pub case_access: i64,
 }

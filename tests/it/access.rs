@@ -379,6 +379,46 @@ async fn accounts_and_sessions(backend: Backend) {
             "{action} not audited"
         );
     }
+    // Accounts that read case content, made (two officers on the command line)
+    // or enabled (somchai, by the admin): a sensitive event each, counted on
+    // /metrics and shown to auditors on their page, in their language.
+    let (_, grants) = desk
+        .get(&auditor, "/api/v1/audit?action=user.case_access")
+        .await;
+    let grants = grants.as_array().unwrap();
+    assert_eq!(grants.len(), 3, "{grants:?}");
+    assert!(
+        grants
+            .iter()
+            .any(|g| g["actor"] == "admin1" && g["detail"] == "user=somchai role=officer")
+    );
+    let metrics = reqwest::get(format!("{}/metrics", desk.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nmittaphap_case_access_grants_total 3\n"),
+        "{metrics}"
+    );
+    let http = crate::web::no_redirects();
+    let cookie = crate::web::page_sign_in(&http, &desk.base, "auditor1").await;
+    for (lang, words) in [
+        ("th", "บัญชีที่สร้างหรือเปิดใช้ซึ่งอ่านข้อมูลคดีได้: 3"),
+        ("lo", "ບັນຊີທີ່ສ້າງ ຫຼື ເປີດໃຊ້ ເຊິ່ງອ່ານຂໍ້ມູນຄະດີໄດ້: 3"),
+    ] {
+        let page = http
+            .get(format!("{}/audit?lang={lang}", desk.base))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(words), "{lang}: {page}");
+    }
     let (status, _) = desk.get(&auditor, "/api/v1/audit?since=yesterday").await;
     assert_eq!(status, 422);
 
