@@ -171,6 +171,10 @@ pub struct NewUser<'a> {
     pub password: String,
     /// Where notices go (none: no email).
     pub email: Option<&'a str>,
+    /// An account that reads case content waits for a supervisor's
+    /// confirmation before it can sign in (an admin's, with
+    /// `[workflow] approve_accounts`; never the operator's).
+    pub needs_confirmation: bool,
 }
 
 /// Checks an email address for notices: one address, such as
@@ -232,6 +236,7 @@ pub async fn add(
     if let Some(email) = new.email {
         check_email(email)?;
     }
+    let awaiting = new.needs_confirmation && reads_case_content(role);
     let hash = make_password_hash(new.password)
         .await
         .map_err(|m| invalid("password", m))?;
@@ -240,7 +245,11 @@ pub async fn add(
         role: role.as_str().to_owned(),
         org: new.org.map(str::to_owned),
         password_hash: hash,
-        disabled: 0,
+        disabled: if awaiting {
+            users::AWAITING_CONFIRMATION
+        } else {
+            users::ACTIVE
+        },
         created_at: millis(now),
         token_epoch: 0,
         lang: None,
@@ -265,7 +274,7 @@ pub async fn add(
         detail: &detail,
     };
     audit::record(&mut tx, entry, now).await?;
-    record_case_access(&mut tx, actor, &row.username, role, now).await?;
+    record_case_access(&mut tx, actor, &row.username, role, awaiting, now).await?;
     tx.commit().await?;
     Ok(role)
 }
@@ -281,12 +290,16 @@ async fn record_case_access(
     actor: &str,
     username: &str,
     role: Role,
+    awaiting: bool,
     now: time::OffsetDateTime,
 ) -> Result<(), StoreError> {
     if !reads_case_content(role) {
         return Ok(());
     }
-    let detail = format!("user={username} role={}", role.as_str());
+    let mut detail = format!("user={username} role={}", role.as_str());
+    if awaiting {
+        detail.push_str(" awaiting_confirmation");
+    }
     let entry = Entry {
         actor,
         action: CASE_ACCESS,
@@ -297,16 +310,30 @@ async fn record_case_access(
     Ok(())
 }
 
-/// Disables or re-enables an account. Either way its tokens stop working at once.
+/// Disables or re-enables an account. Either way its tokens stop working at
+/// once. Re-enabled with `needs_confirmation`, an account that reads case
+/// content waits for a supervisor's confirmation.
 pub async fn set_disabled(
     store: &Store,
     actor: &str,
     username: &str,
     disabled: bool,
+    needs_confirmation: bool,
     now: time::OffsetDateTime,
 ) -> Result<(), AccountError> {
     let mut tx = store.begin().await?;
-    if !users::set_disabled(&mut tx, username, disabled).await? {
+    let role = users::get(&mut tx, username)
+        .await?
+        .ok_or(AccountError::NotFound)?
+        .role;
+    let reads = Role::parse(&role).filter(|r| reads_case_content(*r));
+    let awaiting = !disabled && needs_confirmation && reads.is_some();
+    let state = match (disabled, awaiting) {
+        (true, _) => users::DISABLED,
+        (false, true) => users::AWAITING_CONFIRMATION,
+        (false, false) => users::ACTIVE,
+    };
+    if !users::set_state(&mut tx, username, state).await? {
         return Err(AccountError::NotFound);
     }
     let detail = format!("user={username}");
@@ -321,16 +348,49 @@ pub async fn set_disabled(
         detail: &detail,
     };
     audit::record(&mut tx, entry, now).await?;
-    if !disabled {
-        let role = users::get(&mut tx, username)
-            .await?
-            .and_then(|u| Role::parse(&u.role));
-        if let Some(role) = role {
-            record_case_access(&mut tx, actor, username, role, now).await?;
-        }
+    if let (false, Some(role)) = (disabled, reads) {
+        record_case_access(&mut tx, actor, username, role, awaiting, now).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// A supervisor confirms an account waiting for it: it may sign in from now on.
+pub async fn confirm(
+    store: &Store,
+    actor: &str,
+    username: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), AccountError> {
+    let mut tx = store.begin().await?;
+    let user = users::get(&mut tx, username)
+        .await?
+        .ok_or(AccountError::NotFound)?;
+    if user.disabled != users::AWAITING_CONFIRMATION {
+        return Err(AccountError::Conflict(
+            "this account is not waiting for a confirmation".into(),
+        ));
+    }
+    users::set_state(&mut tx, username, users::ACTIVE).await?;
+    let detail = format!("user={username} role={}", user.role);
+    let entry = Entry {
+        actor,
+        action: "user.confirm",
+        case_id: None,
+        detail: &detail,
+    };
+    audit::record(&mut tx, entry, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Accounts waiting for a supervisor's confirmation.
+pub async fn awaiting_confirmation(store: &Store) -> Result<Vec<UserRow>, super::AppError> {
+    Ok(list(store)
+        .await?
+        .into_iter()
+        .filter(|u| u.disabled == users::AWAITING_CONFIRMATION)
+        .collect())
 }
 
 /// Sets or clears (`None`) the email address notices go to.

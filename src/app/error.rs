@@ -28,6 +28,9 @@ pub enum AppError {
     Locked(i64),
     #[error("wrong user name or password")]
     BadCredentials,
+    /// The right password, for an account a supervisor has not confirmed yet.
+    #[error("this account waits for a supervisor's confirmation")]
+    AwaitingConfirmation,
     /// The user's role may not do this here.
     #[error("your role may not do this")]
     Forbidden,

@@ -159,6 +159,17 @@ pub async fn sign_in(
         .unwrap_or_else(|| dummy_hash.to_owned());
     let ok = check_password(password, hash).await;
     let mut tx = node.store.begin().await?;
+    if ok
+        && user
+            .as_ref()
+            .is_some_and(|u| u.disabled == users::AWAITING_CONFIRMATION)
+    {
+        // The right password: the person learns their account waits.
+        sessions::clear_failures(&mut tx, &key).await?;
+        audit_attempt(&mut tx, &actor, "awaiting_confirmation", addr, now).await?;
+        tx.commit().await?;
+        return Err(AppError::AwaitingConfirmation);
+    }
     let user = match user.filter(|u| ok && u.disabled == 0) {
         Some(user) => user,
         None => {

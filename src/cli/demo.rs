@@ -104,6 +104,7 @@ pub async fn run(dir: Option<PathBuf>, exit: bool) -> Result<(), CliError> {
                 org: *org,
                 password: made[i].3.to_owned(),
                 email: None,
+                needs_confirmation: false,
             };
             crate::app::accounts::add(&made[i].0.store, "operator", new, now)
                 .await

@@ -93,6 +93,8 @@ pub async fn run(command: UserCommand) -> Result<(), CliError> {
                 org: org.as_deref(),
                 password,
                 email: email.as_deref(),
+                // The operator, at the node's own console, is trusted as is.
+                needs_confirmation: false,
             };
             let result = accounts::add(&node.store, "operator", new, now).await;
             node.store.close().await;
@@ -130,7 +132,8 @@ async fn switch(
     now: time::OffsetDateTime,
 ) -> Result<(), CliError> {
     let node = Node::open(dir).await?;
-    let result = accounts::set_disabled(&node.store, "operator", username, disabled, now).await;
+    let result =
+        accounts::set_disabled(&node.store, "operator", username, disabled, false, now).await;
     node.store.close().await;
     result.map_err(cli_error)?;
     println!(

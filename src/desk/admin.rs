@@ -4,7 +4,7 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
+use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -19,6 +19,7 @@ pub fn router() -> Router<DeskState> {
     Router::new()
         .route("/api/v1/users", get(list_users).post(add_user))
         .route("/api/v1/users/{username}", patch(update_user))
+        .route("/api/v1/users/{username}/confirm", post(confirm_user))
         .route("/api/v1/peers", get(list_peers))
         .route("/api/v1/outbox", get(outbox_health))
 }
@@ -44,6 +45,9 @@ pub struct UserSummary {
     /// Where notices go; null: no email.
     email: Option<String>,
     disabled: bool,
+    /// Made or enabled by an admin, reads case content, and waits for a
+    /// supervisor's confirmation before it can sign in.
+    awaiting_confirmation: bool,
     created_at: String,
 }
 
@@ -63,6 +67,7 @@ pub async fn list_users(
                 org: u.org,
                 email: u.email,
                 disabled: u.disabled != 0,
+                awaiting_confirmation: u.disabled == crate::store::users::AWAITING_CONFIRMATION,
                 created_at: rfc3339(u.created_at),
             })
             .collect(),
@@ -99,6 +104,7 @@ pub async fn add_user(
         org: new.org.as_deref(),
         password: new.password,
         email: new.email.as_deref().filter(|e| !e.is_empty()),
+        needs_confirmation: state.node.config.workflow.approve_accounts,
     };
     let role = accounts::add(
         &state.node.store,
@@ -151,8 +157,31 @@ pub async fn update_user(
         accounts::set_email(&state.node.store, &user.username, &username, email, now).await?;
     }
     if let Some(disabled) = update.disabled {
-        accounts::set_disabled(&state.node.store, &user.username, &username, disabled, now).await?;
+        let confirm = state.node.config.workflow.approve_accounts;
+        accounts::set_disabled(
+            &state.node.store,
+            &user.username,
+            &username,
+            disabled,
+            confirm,
+            now,
+        )
+        .await?;
     }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// POST /api/v1/users/{username}/confirm: a supervisor lets an account that
+/// waits for confirmation sign in (`[workflow] approve_accounts`).
+#[utoipa::path(post, path = "/api/v1/users/{username}/confirm", params(("username" = String, Path, description = "User name")), responses((status = 204, description = "Confirmed"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn confirm_user(
+    user: SignedInUser,
+    State(state): State<DeskState>,
+    Path(username): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    user.require(Action::ConfirmAccounts)?;
+    let now = time::OffsetDateTime::now_utc();
+    accounts::confirm(&state.node.store, &user.username, &username, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -82,6 +82,8 @@ pub enum ApiError {
     Unauthorized,
     #[error("wrong user name or password")]
     BadCredentials,
+    #[error("this account waits for a supervisor's confirmation")]
+    AwaitingConfirmation,
     #[error("your role may not do this")]
     Forbidden,
     #[error("no such resource")]
@@ -114,6 +116,7 @@ impl ApiError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::BadCredentials => (StatusCode::UNAUTHORIZED, "bad_credentials"),
+            Self::AwaitingConfirmation => (StatusCode::FORBIDDEN, "awaiting_confirmation"),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -154,6 +157,7 @@ impl From<AppError> for ApiError {
             AppError::TooLarge(_) => Self::TooLarge,
             AppError::Locked(until) => Self::Locked(super::json::rfc3339(until)),
             AppError::BadCredentials => Self::BadCredentials,
+            AppError::AwaitingConfirmation => Self::AwaitingConfirmation,
             AppError::Unauthorized => Self::Unauthorized,
             AppError::Forbidden => Self::Forbidden,
             AppError::Unavailable(m) => Self::Unavailable(m),
@@ -232,6 +236,7 @@ mod tests {
             (ApiError::BadRequest(String::new()), 400),
             (ApiError::Unauthorized, 401),
             (ApiError::BadCredentials, 401),
+            (ApiError::AwaitingConfirmation, 403),
             (ApiError::Forbidden, 403),
             (ApiError::NotFound, 404),
             (ApiError::Conflict(String::new()), 409),

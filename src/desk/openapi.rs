@@ -19,7 +19,7 @@ pub fn router() -> Router<DeskState> {
         super::cases::list, super::cases::assign, super::cases::approve, super::cases::return_to_author, super::cases::create, super::cases::read, super::cases::edit, super::cases::consent,
         super::cases::message, super::cases::timeline, super::cases::upload,
         super::cases::list_attachments, super::cases::download,
-        super::admin::list_users, super::admin::add_user, super::admin::update_user,
+        super::admin::list_users, super::admin::add_user, super::admin::update_user, super::admin::confirm_user,
         super::admin::list_peers, super::admin::outbox_health,
         super::oversight::audit_log, super::oversight::stats,
         super::prosecution::grant, super::prosecution::list_grants, super::prosecution::revoke,

@@ -62,10 +62,13 @@ pub enum Action {
     ReadAudit,
     /// Aggregate counts with small cells suppressed.
     ReadStats,
+    /// Let an account an admin made or enabled, that reads case content,
+    /// sign in (`[workflow] approve_accounts`).
+    ConfirmAccounts,
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Self::ReadClear,
         Self::ReadSealed,
         Self::Move,
@@ -76,6 +79,7 @@ impl Action {
         Self::ManagePeers,
         Self::ReadAudit,
         Self::ReadStats,
+        Self::ConfirmAccounts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +94,7 @@ impl Action {
             Self::ManagePeers => "manage_peers",
             Self::ReadAudit => "read_audit",
             Self::ReadStats => "read_stats",
+            Self::ConfirmAccounts => "confirm_accounts",
         }
     }
 }
@@ -104,7 +109,15 @@ const POLICY: &[(Role, &[Action])] = &[
     ),
     (
         Role::Supervisor,
-        &[ReadClear, ReadSealed, Move, Grant, Assign, ReadStats],
+        &[
+            ReadClear,
+            ReadSealed,
+            Move,
+            Grant,
+            Assign,
+            ReadStats,
+            ConfirmAccounts,
+        ],
     ),
     (Role::LegalAid, &[ReadProsecution]),
     (Role::Admin, &[ManageUsers, ManagePeers, ReadStats]),

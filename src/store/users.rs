@@ -68,17 +68,25 @@ pub async fn list(conn: &mut AnyConnection) -> Result<Vec<UserRow>, StoreError> 
     .await?)
 }
 
-/// Disables or re-enables an account; either way its tokens stop working.
-/// Returns false when there is no such user.
-pub async fn set_disabled(
+/// `users.disabled`: the account may sign in.
+pub const ACTIVE: i64 = 0;
+/// `users.disabled`: disabled by an admin or the operator.
+pub const DISABLED: i64 = 1;
+/// `users.disabled`: made or enabled by an admin, reads case content, and waits
+/// for a supervisor's confirmation (`[workflow] approve_accounts`).
+pub const AWAITING_CONFIRMATION: i64 = 2;
+
+/// Sets an account's state (`ACTIVE`, `DISABLED`, `AWAITING_CONFIRMATION`);
+/// whichever it is, its tokens stop working. False when there is no such user.
+pub async fn set_state(
     conn: &mut AnyConnection,
     username: &str,
-    disabled: bool,
+    state: i64,
 ) -> Result<bool, StoreError> {
     let done = sqlx::query(
         "UPDATE users SET disabled = $1, token_epoch = token_epoch + 1 WHERE username = $2",
     )
-    .bind(i64::from(disabled))
+    .bind(state)
     .bind(username)
     .execute(conn)
     .await?;

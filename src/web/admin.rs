@@ -24,6 +24,8 @@ pub fn router() -> Router<DeskState> {
         .route("/admin/users", post(add_user))
         .route("/admin/users/{username}/{switch}", post(switch_user))
         .route("/audit", get(audit))
+        .route("/accounts", get(accounts_waiting))
+        .route("/accounts/{username}/confirm", post(confirm_account))
 }
 
 #[derive(Deserialize)]
@@ -64,6 +66,7 @@ async fn admin_page(
                 org: u.org.unwrap_or_default(),
                 email: u.email.unwrap_or_default(),
                 disabled: u.disabled != 0,
+                awaiting: u.disabled == crate::store::users::AWAITING_CONFIRMATION,
             })
             .collect(),
         peers: peers
@@ -150,6 +153,7 @@ async fn add_user(
             .cloned()
             .unwrap_or_default(),
         email: Some(first(&form, "email")).filter(|e| !e.is_empty()),
+        needs_confirmation: state.node.config.workflow.approve_accounts,
     };
     let now = time::OffsetDateTime::now_utc();
     match crate::app::accounts::add(&state.node.store, &page.user.username, new, now).await {
@@ -214,6 +218,7 @@ async fn switch_user(
         &page.user.username,
         &username,
         disable,
+        state.node.config.workflow.approve_accounts,
         now,
     )
     .await
@@ -228,6 +233,87 @@ async fn switch_user(
             .into_response(),
         ),
         Err(e) => admin_page(&state, &page, None, Some(e.to_string())).await,
+    }
+}
+
+/// GET /accounts: for supervisors, the accounts an admin made or enabled that
+/// read case content and wait for a confirmation.
+async fn accounts_waiting(
+    State(state): State<DeskState>,
+    page: Page,
+    Query(q): Query<NoticeQuery>,
+) -> Response {
+    // Only the notice this page gives is shown: nothing sent is echoed.
+    let notice = q
+        .notice
+        .filter(|n| n == "account_confirmed")
+        .map(|_| page.visitor.words.t("notice.account_confirmed").to_owned());
+    accounts_page(&state, &page, notice, None).await
+}
+
+async fn accounts_page(
+    state: &DeskState,
+    page: &Page,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Response {
+    if let Err(r) = allowed(page, Action::ConfirmAccounts) {
+        return r;
+    }
+    let w = page.visitor.words;
+    let waiting = match crate::app::accounts::awaiting_confirmation(&state.node.store).await {
+        Ok(w) => w,
+        Err(e) => return unavailable(&w, e),
+    };
+    let t = AccountsPage {
+        c: chrome(page, "/accounts", "accounts.title"),
+        notice,
+        error,
+        accounts: waiting
+            .into_iter()
+            .map(|u| WaitingAccount {
+                name: u.username,
+                role: u.role,
+                org: u.org.unwrap_or_default(),
+                since: w.when(u.created_at),
+            })
+            .collect(),
+    };
+    show(page, StatusCode::OK, &t)
+}
+
+/// POST /accounts/{username}/confirm: the account may sign in from now on.
+async fn confirm_account(
+    State(state): State<DeskState>,
+    page: Page,
+    Path(username): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = allowed(&page, Action::ConfirmAccounts) {
+        return r;
+    }
+    let form = posted(form);
+    if let Err(r) = page.check_csrf(&state, first(&form, "csrf")) {
+        return r;
+    }
+    let now = time::OffsetDateTime::now_utc();
+    match crate::app::accounts::confirm(&state.node.store, &page.user.username, &username, now)
+        .await
+    {
+        Ok(()) => with_cookies(
+            &page.visitor,
+            Redirect::to("/accounts?notice=account_confirmed").into_response(),
+        ),
+        Err(e) => {
+            let message = match e {
+                crate::app::accounts::AccountError::NotFound
+                | crate::app::accounts::AccountError::Conflict(_) => {
+                    page.visitor.words.t("accounts.not_waiting").to_owned()
+                }
+                e => e.to_string(),
+            };
+            accounts_page(&state, &page, None, Some(message)).await
+        }
     }
 }
 
@@ -301,6 +387,7 @@ const AUDIT_ACTIONS: &[&str] = &[
     "case.handover_verify",
     "user.email",
     crate::app::accounts::CASE_ACCESS,
+    "user.confirm",
 ];
 
 /// A day's first (or, with `end`, last) millisecond in Indochina Time.

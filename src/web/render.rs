@@ -423,6 +423,8 @@ pub struct UserRowView {
     pub org: String,
     pub email: String,
     pub disabled: bool,
+    /// Waits for a supervisor's confirmation (`[workflow] approve_accounts`).
+    pub awaiting: bool,
 }
 
 pub struct PeerView {
@@ -442,6 +444,23 @@ pub struct OutboxView {
     pub error: String,
     /// The technical text of the error, for whoever fixes it.
     pub error_detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+pub struct AccountsPage {
+    pub c: Chrome,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub accounts: Vec<WaitingAccount>,
+}
+
+/// An account waiting for a supervisor's confirmation.
+pub struct WaitingAccount {
+    pub name: String,
+    pub role: String,
+    pub org: String,
+    pub since: String,
 }
 
 #[derive(Template)]

@@ -176,6 +176,12 @@ async fn sign_in(
         Err(ApiError::BadCredentials) => {
             sign_in_page(&visitor, &next, &username, Some(w.t("signin.bad").into()))
         }
+        Err(ApiError::AwaitingConfirmation) => sign_in_page(
+            &visitor,
+            &next,
+            &username,
+            Some(w.t("signin.awaiting").into()),
+        ),
         Err(e) => unavailable(&w, e),
     }
 }

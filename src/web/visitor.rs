@@ -139,6 +139,9 @@ pub struct Counts {
     pub overdue: usize,
     /// For a supervisor: steps awaiting approval.
     pub approvals: Option<i64>,
+    /// For a supervisor, with `[workflow] approve_accounts`: accounts waiting
+    /// for a confirmation.
+    pub accounts: Option<usize>,
 }
 
 /// The counts for `username` (none when the database does not answer: a page
@@ -169,11 +172,22 @@ async fn counts(
     } else {
         None
     };
+    let confirms =
+        crate::domain::policy::allows(role, crate::domain::policy::Action::ConfirmAccounts);
+    let accounts = if confirms && state.node.config.workflow.approve_accounts {
+        crate::app::accounts::awaiting_confirmation(&state.node.store)
+            .await
+            .ok()
+            .map(|a| a.len())
+    } else {
+        None
+    };
     Some(Counts {
         mine,
         team,
         overdue,
         approvals,
+        accounts,
     })
 }
 

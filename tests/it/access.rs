@@ -83,6 +83,12 @@ fn endpoints(case: &str, attachment: &str) -> Vec<(Method, String, Option<Value>
             Some(Action::ManageUsers),
         ),
         (
+            Method::POST,
+            "/api/v1/users/nobody/confirm".into(),
+            None,
+            Some(Action::ConfirmAccounts),
+        ),
+        (
             Method::GET,
             "/api/v1/peers".into(),
             None,
@@ -492,3 +498,162 @@ async fn simultaneous_guesses_check_at_most_the_limit(backend: Backend) {
 }
 
 on_both_backends!(simultaneous_guesses_check_at_most_the_limit);
+
+/// With `[workflow] approve_accounts`, an officer account an admin makes or
+/// re-enables signs in only once a supervisor confirms it; accounts that read no
+/// case content, and the operator's, need no confirmation.
+async fn accounts_an_admin_makes_wait_for_a_supervisor(backend: Backend) {
+    tls_provider();
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&backend);
+    let (mut th_dir, _la_dir) = pair(root.path(), &dbs);
+    let toml = th_dir.dir.join("node.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    let text = text.replace("approve_accounts = false", "approve_accounts = true");
+    assert!(text.contains("approve_accounts = true"), "{text}");
+    std::fs::write(&toml, text).unwrap();
+    add_user(&th_dir, "admin1", "admin", None, PASSWORD);
+    add_user(&th_dir, "malee", "supervisor", None, PASSWORD);
+    let (_node, run) = th_dir.start().await;
+    let desk = Desk {
+        base: format!("http://{}", run.desk_addr),
+        http: reqwest::Client::new(),
+    };
+    let admin = desk.token("admin1", PASSWORD).await;
+    let malee = desk.token("malee", PASSWORD).await;
+
+    // The admin makes an officer and an auditor.
+    for (name, role) in [("somchai", "officer"), ("auditor2", "auditor")] {
+        let (status, body) = desk
+            .post(
+                &admin,
+                "/api/v1/users",
+                &json!({"username": name, "role": role, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    desk.token("auditor2", PASSWORD).await;
+    let (status, body) = desk.login("somchai", PASSWORD).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("awaiting_confirmation"))
+    );
+    let (_, users) = desk.get(&admin, "/api/v1/users").await;
+    let somchai = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "somchai")
+        .unwrap();
+    assert_eq!(somchai["awaiting_confirmation"], true);
+
+    // The admin cannot confirm it; re-enabling it does not either.
+    let (status, _) = desk
+        .call(Method::POST, &admin, "/api/v1/users/somchai/confirm", None)
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = desk
+        .call(
+            Method::PATCH,
+            &admin,
+            "/api/v1/users/somchai",
+            Some(&json!({"disabled": false})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    assert_eq!(desk.login("somchai", PASSWORD).await.0, 403);
+
+    // The supervisor sees it on their page, in Thai and in Lao, and confirms it there.
+    let http = crate::web::no_redirects();
+    let cookie = crate::web::page_sign_in(&http, &desk.base, "malee").await;
+    let page = |lang: &'static str| {
+        let http = http.clone();
+        let cookie = cookie.clone();
+        let base = desk.base.clone();
+        async move {
+            http.get(format!("{base}/accounts?lang={lang}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let th = page("th").await;
+    assert!(
+        th.contains("บัญชีที่รอการยืนยัน") && th.contains("somchai"),
+        "{th}"
+    );
+    assert!(
+        th.contains("class=\"count-accounts\""),
+        "the header counts it"
+    );
+    assert!(!th.contains("auditor2"), "an auditor reads no case content");
+    let lo = page("lo").await;
+    assert!(lo.contains("ບັນຊີທີ່ລໍຖ້າການຢືນຢັນ") && lo.contains("ຢືນຢັນ"), "{lo}");
+    let csrf = lo
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_owned();
+    let r = http
+        .post(format!("{}/accounts/somchai/confirm", desk.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(crate::web::encode(&[("csrf", csrf.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "{:?}", r.text().await);
+    desk.token("somchai", PASSWORD).await;
+    // Once confirmed, there is nothing left to confirm.
+    let (status, _) = desk
+        .call(Method::POST, &malee, "/api/v1/users/somchai/confirm", None)
+        .await;
+    assert_eq!(status, 409);
+
+    // Disabled and re-enabled by the admin: it waits again; the API confirms it.
+    for disabled in [true, false] {
+        let (status, _) = desk
+            .call(
+                Method::PATCH,
+                &admin,
+                "/api/v1/users/somchai",
+                Some(&json!({"disabled": disabled})),
+            )
+            .await;
+        assert_eq!(status, 204);
+    }
+    assert_eq!(desk.login("somchai", PASSWORD).await.0, 403);
+    let (status, _) = desk
+        .call(Method::POST, &malee, "/api/v1/users/somchai/confirm", None)
+        .await;
+    assert_eq!(status, 204);
+    desk.token("somchai", PASSWORD).await;
+
+    // Each step is in the audit log.
+    add_user(&th_dir, "auditor1", "auditor", None, PASSWORD);
+    let auditor = desk.token("auditor1", PASSWORD).await;
+    let (_, confirmed) = desk
+        .get(&auditor, "/api/v1/audit?action=user.confirm")
+        .await;
+    let confirmed = confirmed.as_array().unwrap();
+    assert_eq!(confirmed.len(), 2);
+    assert!(confirmed.iter().all(|e| e["actor"] == "malee"));
+    let (_, grants) = desk
+        .get(&auditor, "/api/v1/audit?action=user.case_access")
+        .await;
+    assert!(grants.as_array().unwrap().iter().any(|g| {
+        g["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("awaiting_confirmation")
+    }));
+    run.shutdown().await.unwrap();
+}
+
+on_both_backends!(accounts_an_admin_makes_wait_for_a_supervisor);

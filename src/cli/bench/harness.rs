@@ -143,6 +143,7 @@ pub(super) async fn make_nodes(dir: &Path) -> Result<(PathBuf, PathBuf), CliErro
             org: None,
             password: PASSWORD.into(),
             email: None,
+            needs_confirmation: false,
         };
         crate::app::accounts::add(&node.store, "operator", user, now)
             .await
