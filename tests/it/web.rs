@@ -1088,3 +1088,78 @@ async fn signing_out_ends_the_whole_sign_in() {
     assert_ne!(csrf_of(page), csrf, "a new CSRF token for a new sign-in");
     run.shutdown().await.unwrap();
 }
+
+/// With `approve_accounts`, an officer an admin made is told in Lao that a
+/// supervisor must confirm the account; a Lao supervisor confirms it on the
+/// page, and the officer then signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lao_supervisor_confirms_an_account_in_chromium() {
+    tls_provider();
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let root = tempfile::tempdir().unwrap();
+    let dbs = Databases::new(&Backend::Sqlite);
+    let (_th_dir, mut la_dir) = pair(root.path(), &dbs);
+    let toml = la_dir.dir.join("node.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        text.replace("approve_accounts = false", "approve_accounts = true"),
+    )
+    .unwrap();
+    add_user(&la_dir, "admin1", "admin", None, PASSWORD);
+    add_user(&la_dir, "bounmy", "supervisor", None, PASSWORD);
+    let (_la, la_run) = la_dir.start().await;
+    let base = format!("http://127.0.0.1:{}", la_run.desk_addr.port());
+    let desk = crate::desk::Desk {
+        base: base.clone(),
+        http: reqwest::Client::new(),
+    };
+    let admin = desk.token("admin1", PASSWORD).await;
+    let (status, _) = desk
+        .post(
+            &admin,
+            "/api/v1/users",
+            &json!({"username": "keo", "role": "officer", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let b = &browser;
+
+    // Keo's right password: the page says the account waits for a supervisor.
+    b.client
+        .goto(&format!("{base}/sign-in?lang=lo"))
+        .await
+        .unwrap();
+    b.fill("input[name=username]", "keo").await;
+    b.fill("input[name=password]", PASSWORD).await;
+    b.click("form[action='/sign-in'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".error"))
+        .await
+        .unwrap();
+    assert!(b.source().await.contains("ລໍຖ້າຫົວໜ້າງານຢືນຢັນ"));
+    b.shot("lo-sign-in-awaiting-confirmation").await;
+
+    // Bounmy sees the count in the header, opens the page, confirms.
+    b.sign_in(&base, "bounmy", "lo").await;
+    b.click("a.count-accounts").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css("form[action='/accounts/keo/confirm']"))
+        .await
+        .unwrap();
+    b.shot("lo-accounts-to-confirm").await;
+    b.click("form[action='/accounts/keo/confirm'] button").await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".notice"))
+        .await
+        .unwrap();
+    assert!(b.source().await.contains("ຢືນຢັນບັນຊີແລ້ວ"));
+    b.shot("lo-account-confirmed").await;
+    assert!(desk.login("keo", PASSWORD).await.0 == 200);
+    browser.finish().await;
+}
