@@ -100,12 +100,18 @@ impl Words {
 
     /// The text for `prefix.value` (a vocabulary code), or the code itself.
     pub fn opt(&self, prefix: &str, value: &str) -> String {
+        self.known(prefix, value)
+            .unwrap_or_else(|| value.to_owned())
+    }
+
+    /// The text for `prefix.value` when the catalogue has one: for a code that
+    /// came from the visitor (a `?notice=`), which is never shown back as sent.
+    pub fn known(&self, prefix: &str, value: &str) -> Option<String> {
         let key = format!("{prefix}.{value}");
         catalogs()
             .get(&self.lang)
             .and_then(|c| c.get(&key))
             .cloned()
-            .unwrap_or_else(|| value.to_owned())
     }
 
     pub fn code(&self) -> &'static str {

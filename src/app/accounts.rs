@@ -384,12 +384,18 @@ pub async fn confirm(
     Ok(())
 }
 
+/// Whether an account in this state (`UserRow::disabled`) waits for a
+/// supervisor's confirmation.
+pub fn is_awaiting(state: i64) -> bool {
+    state == users::AWAITING_CONFIRMATION
+}
+
 /// Accounts waiting for a supervisor's confirmation.
 pub async fn awaiting_confirmation(store: &Store) -> Result<Vec<UserRow>, super::AppError> {
     Ok(list(store)
         .await?
         .into_iter()
-        .filter(|u| u.disabled == users::AWAITING_CONFIRMATION)
+        .filter(|u| is_awaiting(u.disabled))
         .collect())
 }
 

@@ -67,7 +67,7 @@ pub async fn list_users(
                 org: u.org,
                 email: u.email,
                 disabled: u.disabled != 0,
-                awaiting_confirmation: u.disabled == crate::store::users::AWAITING_CONFIRMATION,
+                awaiting_confirmation: accounts::is_awaiting(u.disabled),
                 created_at: rfc3339(u.created_at),
             })
             .collect(),

@@ -66,7 +66,7 @@ async fn admin_page(
                 org: u.org.unwrap_or_default(),
                 email: u.email.unwrap_or_default(),
                 disabled: u.disabled != 0,
-                awaiting: u.disabled == crate::store::users::AWAITING_CONFIRMATION,
+                awaiting: crate::app::accounts::is_awaiting(u.disabled),
             })
             .collect(),
         peers: peers
@@ -125,7 +125,9 @@ async fn admin(
     if let Err(r) = allowed(&page, Action::ManageUsers) {
         return r;
     }
-    let notice = q.notice.map(|n| page.visitor.words.opt("notice", &n));
+    let notice = q
+        .notice
+        .and_then(|n| page.visitor.words.known("notice", &n));
     admin_page(&state, &page, notice, None).await
 }
 
@@ -243,11 +245,9 @@ async fn accounts_waiting(
     page: Page,
     Query(q): Query<NoticeQuery>,
 ) -> Response {
-    // Only the notice this page gives is shown: nothing sent is echoed.
     let notice = q
         .notice
-        .filter(|n| n == "account_confirmed")
-        .map(|_| page.visitor.words.t("notice.account_confirmed").to_owned());
+        .and_then(|n| page.visitor.words.known("notice", &n));
     accounts_page(&state, &page, notice, None).await
 }
 

@@ -363,7 +363,9 @@ async fn case(
             "error.not_found",
         );
     };
-    let notice = q.notice.map(|n| page.visitor.words.opt("notice", &n));
+    let notice = q
+        .notice
+        .and_then(|n| page.visitor.words.known("notice", &n));
     case_view(&state, &page, id, notice, None).await
 }
 

@@ -593,6 +593,24 @@ async fn accounts_an_admin_makes_wait_for_a_supervisor(backend: Backend) {
     );
     assert!(!th.contains("auditor2"), "an auditor reads no case content");
     let lo = page("lo").await;
+    // A notice the page does not know is not shown back as sent, here or on
+    // the admin's page.
+    for (user, path) in [("malee", "/accounts"), ("admin1", "/admin")] {
+        let cookie = crate::web::page_sign_in(&http, &desk.base, user).await;
+        let page = http
+            .get(format!("{}{path}?notice=echo-marker-7", desk.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("<h1>") && !page.contains("echo-marker-7"),
+            "{path}"
+        );
+    }
     assert!(lo.contains("ບັນຊີທີ່ລໍຖ້າການຢືນຢັນ") && lo.contains("ຢືນຢັນ"), "{lo}");
     let csrf = lo
         .split("name=\"csrf\" value=\"")
